@@ -1,0 +1,1 @@
+"""gotr1.training"""
