@@ -26,7 +26,7 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 
 ## The main job: the full training pipeline on the embedded default (local ZenML store + MLflow under ./.gotr1).
 run: install
-	$(BIN)/python -m gotr1.run_local
+	$(BIN)/python -m pipelines.run
 
 ## Unit + integration tiers (what CI runs). Exit code 5 (no tests collected) fails.
 test: install
