@@ -178,7 +178,9 @@ def parse(text: str, *, require_begin_of_image: bool = True) -> GoTChain | Parse
     if boi >= 0:
         tail = boi + len(BEGIN_OF_IMAGE)
         if tail != len(text):
-            return ParseFailure(FailureKind.TEXT_AFTER_BEGIN_OF_IMAGE, tail, f"{text[tail:tail + 20]!r} follows")
+            return ParseFailure(
+                FailureKind.TEXT_AFTER_BEGIN_OF_IMAGE, tail, f"{text[tail : tail + 20]!r} follows"
+            )
         body, ends_with_image = text[:boi], True
     elif require_begin_of_image:
         return ParseFailure(FailureKind.MISSING_BEGIN_OF_IMAGE, len(text), "the chain does not end with it")
@@ -189,7 +191,9 @@ def parse(text: str, *, require_begin_of_image: bool = True) -> GoTChain | Parse
         start = body.find(OBJ_START, pos)
         stray = _TAG.search(body, pos, start if start >= 0 else len(body))
         if stray:
-            return ParseFailure(FailureKind.UNBALANCED_TAGS, stray.start(), f"{stray.group()} outside an object")
+            return ParseFailure(
+                FailureKind.UNBALANCED_TAGS, stray.start(), f"{stray.group()} outside an object"
+            )
         if start < 0:
             segments.append(body[pos:])
             break

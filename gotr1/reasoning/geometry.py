@@ -55,9 +55,7 @@ class Match:
     iou: float
 
 
-def match_objects(
-    planned: Sequence[tuple[str, Box]], found: Sequence[tuple[str, Box]]
-) -> list[Match]:
+def match_objects(planned: Sequence[tuple[str, Box]], found: Sequence[tuple[str, Box]]) -> list[Match]:
     """Match each planned (label, box) to a found (label, box) of the same label, greedily by best IoU.
 
     Pairs are taken in order of decreasing IoU among same-label pairs; each found object is used at most once.

@@ -18,7 +18,18 @@ from typing import Any
 
 __all__ = ["COLORS", "RELATIONS", "TAGS", "ExcludeSpec", "ObjectSpec", "SceneSpec"]
 
-COLORS: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
+COLORS: tuple[str, ...] = (
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "pink",
+    "brown",
+    "black",
+    "white",
+)
 RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 TAGS: tuple[str, ...] = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 
@@ -96,8 +107,12 @@ class SceneSpec:
         if not self.include:
             raise ValueError(f"SceneSpec for {self.prompt!r} has no objects")
         for i, obj in enumerate(self.include):
-            if obj.position is not None and not (0 <= obj.position[1] < len(self.include) and obj.position[1] != i):
-                raise ValueError(f"SceneSpec {self.prompt!r}: include[{i}].position points to {obj.position[1]}")
+            if obj.position is not None and not (
+                0 <= obj.position[1] < len(self.include) and obj.position[1] != i
+            ):
+                raise ValueError(
+                    f"SceneSpec {self.prompt!r}: include[{i}].position points to {obj.position[1]}"
+                )
 
     def to_geneval(self) -> dict[str, Any]:
         out: dict[str, Any] = {
