@@ -64,7 +64,10 @@ class Rollout:
         prompts: the B prompts.
         group_size: G.
         prompt_ids, prompt_mask: ``[N, Lp]``, left-padded model inputs (the chat template applied).
-        chain_ids, chain_mask: ``[N, Lc]``, right-padded; the chain ends with ``<begin_of_image>``.
+        chain_ids: ``[N, Lc]``, left-padded (right-aligned against the image span); ends with ``<begin_of_image>``.
+        chain_mask: ``[N, Lc]``, 1 on chain tokens that are trained (sampled, or conditioned in SFT).
+        chain_attention: ``[N, Lc]``, 1 on every real chain token (a ``<begin_of_image>`` appended at the length
+            limit is attended but not trained).
         image_ids: ``[N, Li]``.
         logprobs: the log-probs recorded during sampling (the conditional policy's, at the sampling
             temperature; CFG only shapes which token is drawn).
@@ -82,6 +85,7 @@ class Rollout:
     logprobs: SpanLogprobs
     chain_texts: list[str]
     images: list[Any]
+    chain_attention: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.chain_texts)
