@@ -90,7 +90,7 @@ class GenerationSettings:
 
 
 def _tiny_janus_config(size: TinyJanusConfig, vocab_size: int, codec: ImageCodec, pad_id: int) -> JanusConfig:
-    side = int(round(codec.num_tokens**0.5))
+    side = round(codec.num_tokens**0.5)
     if side * side != codec.num_tokens:
         raise ValueError(
             f"codec.num_tokens={codec.num_tokens} must be a square (Janus generates a square grid)"
