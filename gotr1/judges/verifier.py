@@ -8,9 +8,10 @@ Same batched interface as the MLLM judge (:class:`gotr1.judges.base.Judge`); eac
   names a class the prompt asks for, with a colour the world knows.
 - ``r_spa`` (planned boxes vs spec, spatial): the fraction of GenEval's count, position and exclude checks
   (:func:`gotr1.scenes.check.geneval_check`, colours left to ``r_sem``) that the planned boxes pass.
-- ``r_ri`` (chain vs image): mean IoU between each planned box and the detected instance of the same class AND
-  colour, matched greedily by best IoU (:func:`gotr1.reasoning.geometry.match_objects`); an unmatched planned
-  object scores 0; a chain with no grounded objects scores 0.
+- ``r_ri`` (chain vs image): mean IoU between each planned box and a detected instance of the same class,
+  matched greedily by best IoU (:func:`gotr1.reasoning.geometry.match_objects`); an unmatched planned object
+  scores 0; a chain with no grounded objects scores 0. Matching is by class, as an MLLM grounding "the red dog"
+  finds the dog whatever its colour; colours are judged by ``r_sem`` (plan) and ``r_pi`` (image).
 - ``r_pi`` (image vs prompt): the fraction of GenEval's checks (count, colour, position, exclude) that the
   detected instances pass; ``detail["correct"]`` is GenEval's binary verdict.
 
@@ -93,6 +94,6 @@ class VerifierJudge:
         if not planned:
             return 0.0
         # Phrases outside the vocabulary match nothing but still count in the mean.
-        matchable = [(f"{p.color} {p.cls}", p.box) for p in planned if p is not None]
-        found = [(f"{d.color} {d.cls}", d.box) for d in detections]
+        matchable = [(p.cls, p.box) for p in planned if p is not None]
+        found = [(d.cls, d.box) for d in detections]
         return sum(m.iou for m in match_objects(matchable, found)) / len(planned)

@@ -116,8 +116,7 @@ def test_colour_changed_in_the_plan_lowers_semantics_only_when_the_image_keeps_t
     recoloured = _replace_object(chain, 0, GroundedObject(f"{other} {cls}", obj.box))
     v = JUDGE.judge([_request(sample, recoloured)])[0]  # the image is the prompt-faithful original
     assert v.r_sem is not None and v.r_sem < 1.0
-    assert v.r_spa == 1.0 and v.r_pi == 1.0
-    assert v.r_ri == 0.0  # the planned colour is not in the image
+    assert (v.r_spa, v.r_ri, v.r_pi) == (1.0, 1.0, 1.0)  # grounding finds the object whatever its colour
 
 
 def test_box_shifted_lowers_only_consistency() -> None:
