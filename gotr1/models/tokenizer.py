@@ -5,7 +5,7 @@ decoding concatenates pieces, so ``decode(encode(t)) == t`` for any
 text made of known pieces. The GoT tokens, ``<begin_of_image>`` and the control tokens are special tokens. Spaces are tokens of their own so
 that a word is the same token in the prompt (" brown") and in a grounded phrase ("<|obj_start|>brown"): the tiny
 model then learns to copy words from prompt to plan far sooner than it learns two tokens per word.
-A chain's box ``(125,250),(499,624)`` is 7 tokens (``),(`` is one).
+A chain's box ``(125,250),(499,624)`` is 9 tokens (``),(`` is one).
 """
 
 from __future__ import annotations
