@@ -1,0 +1,323 @@
+"""Data curation: read sources (local or ``s3://``), normalise, deduplicate, remove leakage, validate.
+
+A dataset is a pandas DataFrame of GoT records, one row each:
+
+| column | meaning |
+|---|---|
+| ``id`` | stable record id |
+| ``prompt`` | the text prompt |
+| ``chain`` | the GoT chain (ends with ``<begin_of_image>``) |
+| ``image_tokens`` | the image as codec tokens (synthetic world), or empty |
+| ``image_uri`` | the image file (path or URI) for real GoT data, or empty |
+| ``spec_json`` | the GenEval-format scene spec as JSON, or empty |
+| ``source`` | where the record came from |
+
+Validation uses Great Expectations 1.x directly (an ephemeral context over the DataFrame): a failing suite is a
+:class:`DataValidationError` whose report lists every failed expectation with example rows.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pandas as pd
+
+from gotr1.reasoning.chain import GoTChain, ParseFailure, parse
+
+__all__ = [
+    "COLUMNS",
+    "DataValidationError",
+    "FailedExpectation",
+    "ValidationReport",
+    "dataset_statistics",
+    "deduplicate",
+    "load_geneval_prompts",
+    "load_got_records",
+    "load_prompt_lines",
+    "normalise_prompt",
+    "prompt_key",
+    "read_text",
+    "records_from_samples",
+    "remove_leakage",
+    "render_validation_html",
+    "require_valid",
+    "validate_records",
+]
+
+COLUMNS: tuple[str, ...] = ("id", "prompt", "chain", "image_tokens", "image_uri", "spec_json", "source")
+
+
+# ---------------------------------------------------------------------------------------------- sources
+def read_text(uri: str, storage_options: dict[str, Any] | None = None) -> str:
+    """Read a local path or a remote URI (``s3://bucket/key``; the endpoint comes from ``AWS_ENDPOINT_URL`` or
+    ``storage_options={"client_kwargs": {"endpoint_url": ...}}``, credentials from the usual AWS variables)."""
+    options = dict(storage_options or {})
+    if uri.startswith("s3://") and "client_kwargs" not in options and os.environ.get("AWS_ENDPOINT_URL"):
+        options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
+    try:
+        with fsspec.open(uri, "r", encoding="utf-8", **options) as f:
+            text: str = f.read()
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"data source not found: {uri}") from err
+    return text
+
+
+def _jsonl(uri: str, storage_options: dict[str, Any] | None) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(read_text(uri, storage_options).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{uri}, line {number}: not valid JSON ({err.msg})") from err
+        if not isinstance(row, dict):
+            raise ValueError(f"{uri}, line {number}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def load_got_records(uri: str, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """GoT records JSONL (``prompt``, ``chain``, ``image`` path/URI or ``image_tokens``, optional ``spec``)."""
+    rows = []
+    for i, row in enumerate(_jsonl(uri, storage_options)):
+        missing = [k for k in ("prompt", "chain") if k not in row]
+        if missing:
+            raise ValueError(f"{uri}, record {i + 1}: missing field(s) {missing}")
+        rows.append(
+            {
+                "id": str(row.get("id", f"{uri}#{i}")),
+                "prompt": row["prompt"],
+                "chain": row["chain"],
+                "image_tokens": list(row.get("image_tokens", [])),
+                "image_uri": row.get("image", ""),
+                "spec_json": json.dumps(row["spec"]) if row.get("spec") else "",
+                "source": row.get("source", uri),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def load_geneval_prompts(uri: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """GenEval's ``evaluation_metadata.jsonl`` rows (tag, prompt, include, exclude)."""
+    rows = _jsonl(uri, storage_options)
+    for i, row in enumerate(rows, start=1):
+        if "prompt" not in row or "include" not in row:
+            raise ValueError(f"{uri}, line {i}: a GenEval row needs 'prompt' and 'include'")
+    return rows
+
+
+def load_prompt_lines(uri: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """One prompt a line (T2I-CompBench ``<category>_{train,val}.txt``); blank lines are skipped."""
+    return [line.strip() for line in read_text(uri, storage_options).splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- cleaning
+def normalise_prompt(text: str) -> str:
+    """Unicode NFKC, unified line endings, collapsed whitespace, stripped."""
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def prompt_key(text: str) -> str:
+    """The comparison key of a prompt: normalised, lower case, without trailing punctuation."""
+    return normalise_prompt(text).lower().rstrip(".!?")
+
+
+def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop records whose (prompt key, chain) repeats an earlier one; returns the rest and how many were dropped."""
+    keys = df["prompt"].map(prompt_key) + "\x00" + df["chain"].astype(str)
+    keep = ~keys.duplicated()
+    return df[keep].reset_index(drop=True), int((~keep).sum())
+
+
+def remove_leakage(df: pd.DataFrame, eval_prompts: Iterable[str]) -> tuple[pd.DataFrame, int]:
+    """Drop training records whose prompt matches an evaluation prompt after normalisation."""
+    forbidden = {prompt_key(p) for p in eval_prompts}
+    leaked = df["prompt"].map(prompt_key).isin(forbidden)
+    return df[~leaked].reset_index(drop=True), int(leaked.sum())
+
+
+# ---------------------------------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str
+    column: str
+    unexpected_count: int
+    examples: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    success: bool
+    rows: int
+    evaluated: int
+    failed: list[FailedExpectation] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.success:
+            return f"all {self.evaluated} expectations passed on {self.rows} records"
+        parts = [f"{f.expectation}({f.column}): {f.unexpected_count} rows" for f in self.failed]
+        return (
+            f"{len(self.failed)} of {self.evaluated} expectations failed on {self.rows} records: "
+            + "; ".join(parts)
+        )
+
+
+class DataValidationError(ValueError):
+    """The data failed its expectation suite; ``report`` says which expectations and rows."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+def _derived(df: pd.DataFrame, image_tokens_length: int | None) -> pd.DataFrame:
+    parsed = [parse(c) if isinstance(c, str) else None for c in df["chain"]]
+    out = pd.DataFrame({"id": df["id"].astype(str), "prompt": df["prompt"], "chain": df["chain"]})
+    out["chain_parses"] = [isinstance(p, GoTChain) for p in parsed]
+    out["parse_error"] = [
+        p.kind.value if isinstance(p, ParseFailure) else ("" if p is not None else "not_text") for p in parsed
+    ]
+    out["coords_ok"] = ~out["parse_error"].isin(["out_of_range", "inverted_box", "malformed_coordinates"])
+    out["prompt_length"] = df["prompt"].map(lambda p: len(p) if isinstance(p, str) else 0)
+    out["chain_length"] = df["chain"].map(lambda c: len(c) if isinstance(c, str) else 0)
+
+    def has_image(row: pd.Series) -> bool:
+        tokens = row["image_tokens"]
+        if isinstance(tokens, list | tuple) and len(tokens) > 0:
+            return image_tokens_length is None or len(tokens) == image_tokens_length
+        uri = row["image_uri"]
+        return isinstance(uri, str) and bool(uri.strip())
+
+    out["has_image"] = df.apply(has_image, axis=1) if len(df) else pd.Series(dtype=bool)
+    return out
+
+
+def validate_records(
+    df: pd.DataFrame,
+    min_prompt_chars: int = 3,
+    max_prompt_chars: int = 512,
+    image_tokens_length: int | None = None,
+    examples: int = 5,
+) -> ValidationReport:
+    """Run the GoT-record expectation suite with Great Expectations and collect every failure with examples."""
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"records lack column(s) {missing}; expected {list(COLUMNS)}")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    frame = _derived(df, image_tokens_length)
+    context = gx.get_context(mode="ephemeral")
+    suite = context.suites.add(gx.ExpectationSuite(name="got_records"))
+    for expectation in (
+        gxe.ExpectColumnValuesToNotBeNull(column="prompt"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="prompt_length", min_value=min_prompt_chars, max_value=max_prompt_chars
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="chain_length", min_value=1),
+        gxe.ExpectColumnValuesToBeInSet(column="chain_parses", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="coords_ok", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="has_image", value_set=[True]),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+    ):
+        suite.add_expectation(expectation)
+    source = context.data_sources.add_pandas("records")
+    batch = (
+        source.add_dataframe_asset("got_records")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    result = batch.validate(
+        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]}
+    )
+    failed = []
+    by_id = frame.set_index("id")
+    for r in result.results:
+        if r.success:
+            continue
+        column = str(r.expectation_config.kwargs.get("column", ""))
+        ids = [
+            str(i["id"]) if isinstance(i, dict) else str(i) for i in r.result.get("unexpected_index_list", [])
+        ]
+        rows = [
+            {"id": i, **{k: by_id.loc[i, k] for k in ("prompt", "parse_error", column) if k in by_id.columns}}
+            for i in ids[:examples]
+            if i in by_id.index
+        ]
+        failed.append(
+            FailedExpectation(
+                r.expectation_config.type, column, int(r.result.get("unexpected_count", 0)), rows
+            )
+        )
+    return ValidationReport(bool(result.success), len(df), len(result.results), failed)
+
+
+def require_valid(report: ValidationReport) -> None:
+    if not report.success:
+        raise DataValidationError(report)
+
+
+def render_validation_html(report: ValidationReport, title: str = "GoT record validation") -> str:
+    """A readable HTML page: the verdict, then every failed expectation with example rows."""
+    esc = html.escape
+    parts = [
+        f"<h2>{esc(title)}</h2>",
+        f"<p><b>{'PASSED' if report.success else 'FAILED'}</b>: {esc(report.summary())}</p>",
+    ]
+    for f in report.failed:
+        parts.append(
+            f"<h3>{esc(f.expectation)} on <code>{esc(f.column)}</code>: {f.unexpected_count} rows</h3>"
+        )
+        if f.examples:
+            keys = list(f.examples[0])
+            head = "".join(f"<th>{esc(k)}</th>" for k in keys)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{esc(str(row.get(k, '')))[:200]}</td>" for k in keys) + "</tr>"
+                for row in f.examples
+            )
+            parts.append(f"<table border='1'><tr>{head}</tr>{body}</table>")
+    return "<html><body style='font-family:sans-serif'>" + "".join(parts) + "</body></html>"
+
+
+def dataset_statistics(df: pd.DataFrame) -> dict[str, float | int]:
+    """Counts and lengths to attach to a dataset artifact as metadata."""
+    chains = [parse(c) for c in df["chain"]] if len(df) else []
+    objects = [len(c.objects) for c in chains if isinstance(c, GoTChain)]
+    stats: dict[str, float | int] = {
+        "rows": len(df),
+        "mean_prompt_chars": float(df["prompt"].str.len().mean()) if len(df) else 0.0,
+        "mean_chain_chars": float(df["chain"].str.len().mean()) if len(df) else 0.0,
+        "mean_grounded_objects": sum(objects) / len(objects) if objects else 0.0,
+        "parse_failures": len(chains) - len(objects),
+    }
+    for source, count in df["source"].value_counts().items():
+        stats[f"source/{source}"] = int(count)
+    return stats
+
+
+def records_from_samples(samples: Sequence[Any], source: str) -> pd.DataFrame:
+    """Synthetic-world samples (:class:`gotr1.synthetic.world.Sample`) as GoT records."""
+    rows = [
+        {
+            "id": f"{source}-{i}",
+            "prompt": s.prompt,
+            "chain": s.chain_text,
+            "image_tokens": s.grid.reshape(-1).tolist(),
+            "image_uri": "",
+            "spec_json": json.dumps(s.spec.to_geneval()),
+            "source": source,
+        }
+        for i, s in enumerate(samples)
+    ]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
