@@ -7,8 +7,11 @@ pipelines, the learning-evidence script and the tests all build the embedded def
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import pandas as pd
 
 from gotr1.models.janus import GenerationSettings, JanusPolicy, TinyJanusConfig
 from gotr1.models.tokenizer import build_tokenizer
@@ -21,6 +24,7 @@ from gotr1.training.sft import SFTExample
 
 __all__ = [
     "EmbeddedConfig",
+    "PromptItem",
     "eval_specs",
     "new_tiny_policy",
     "rl_prompts",
@@ -117,3 +121,29 @@ def new_tiny_policy(config: EmbeddedConfig, corpus: list[str]) -> JanusPolicy:
         cfg_scale=config.grpo.cfg_scale,
     )
     return JanusPolicy.tiny(tokenizer, config.world.codec(), config.model, generation, seed=config.seed)
+
+
+def prompt_frame(items: list[PromptItem]) -> pd.DataFrame:
+    """Prompts (with their GenEval scene specs) as a DataFrame artifact: columns ``prompt``, ``spec_json``."""
+    return pd.DataFrame(
+        {
+            "prompt": [it.prompt for it in items],
+            "spec_json": [json.dumps(it.spec.to_geneval()) if it.spec else "" for it in items],
+        }
+    )
+
+
+def prompt_items(frame: pd.DataFrame) -> list[PromptItem]:
+    """The inverse of :func:`prompt_frame`."""
+    return [
+        PromptItem(str(p), SceneSpec.from_geneval(json.loads(s)) if s else None)
+        for p, s in zip(frame["prompt"], frame["spec_json"], strict=True)
+    ]
+
+
+def sft_examples_from_frame(frame: pd.DataFrame) -> list[SFTExample]:
+    """Curated records with inline image tokens as SFT examples."""
+    return [
+        SFTExample(str(p), str(c), [int(v) for v in t])
+        for p, c, t in zip(frame["prompt"], frame["chain"], frame["image_tokens"], strict=True)
+    ]

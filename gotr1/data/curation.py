@@ -192,8 +192,8 @@ def _derived(df: pd.DataFrame, image_tokens_length: int | None) -> pd.DataFrame:
     out["chain_length"] = df["chain"].map(lambda c: len(c) if isinstance(c, str) else 0)
 
     def has_image(row: pd.Series) -> bool:
-        tokens = row["image_tokens"]
-        if isinstance(tokens, list | tuple) and len(tokens) > 0:
+        tokens = row["image_tokens"]  # a list, or a numpy array once a DataFrame went through parquet
+        if tokens is not None and not isinstance(tokens, str) and len(tokens) > 0:
             return image_tokens_length is None or len(tokens) == image_tokens_length
         uri = row["image_uri"]
         return isinstance(uri, str) and bool(uri.strip())
@@ -220,6 +220,7 @@ def validate_records(
     frame = _derived(df, image_tokens_length)
     context = gx.get_context(mode="ephemeral")
     suite = context.suites.add(gx.ExpectationSuite(name="got_records"))
+    context.variables.progress_bars = {"globally": False}
     for expectation in (
         gxe.ExpectColumnValuesToNotBeNull(column="prompt"),
         gxe.ExpectColumnValuesToBeBetween(

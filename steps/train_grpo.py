@@ -1,0 +1,43 @@
+"""GRPO from the SFT checkpoint with the dual-stage rewards of the verifier judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import log_metadata, step
+from zenml.types import HTMLString
+
+from gotr1.embedded import prompt_items
+from gotr1.evaluation.report import curves_png
+from gotr1.judges.verifier import VerifierJudge
+from gotr1.models.janus import JanusPolicy
+from gotr1.tracking import read_jsonl_metrics
+from gotr1.training.grpo import run_grpo
+from steps._config import embedded_config, fingerprint, metrics_logger, work_dir
+
+
+@step
+def train_grpo(
+    sft_checkpoint: Path, rl_prompts: pd.DataFrame, config: dict[str, Any] | None = None
+) -> tuple[Annotated[Path, "grpo_checkpoint"], Annotated[HTMLString, "reward_curves"]]:
+    cfg = embedded_config(config)
+    policy = JanusPolicy.from_pretrained(sft_checkpoint)
+    folder = work_dir("grpo", cfg.grpo, fingerprint(sft_checkpoint), len(rl_prompts))
+    result = run_grpo(
+        cfg.grpo,
+        policy,
+        prompt_items(rl_prompts),
+        VerifierJudge(cfg.world.codec()),
+        folder,
+        metrics_logger("grpo", folder),
+    )
+    log_metadata(
+        {"grpo_steps": result.steps, "grpo_skipped_steps": result.skipped_steps, **result.final_metrics}
+    )
+    rows = read_jsonl_metrics(folder / "metrics.jsonl")
+    keys = ("reward/total", "reward/r_sem", "reward/r_spa", "reward/r_ri", "reward/r_pi", "grpo/kl")
+    curves = {k: [(int(r["step"]), float(r[k])) for r in rows if r.get(k) is not None] for k in keys}
+    page = f"<html><body><h2>GRPO reward curves</h2><img src='{curves_png(curves, 'GRPO')}'/></body></html>"
+    return result.policy_dir, HTMLString(page)
