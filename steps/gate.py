@@ -24,7 +24,7 @@ def production_metrics() -> dict[str, float] | None:
     return json.loads(recorded) if isinstance(recorded, str) else None
 
 
-@step
+@step(enable_cache=False)  # reads the current production version: never reuse an old decision
 def gate(
     evaluation_metrics: dict[str, float], thresholds: dict[str, float], tolerance: float = 0.02
 ) -> Annotated[dict[str, object], "gate_decision"]:

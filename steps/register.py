@@ -19,14 +19,16 @@ MODEL_NAME = "gotr1"
 
 def _code_version() -> str:
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        here = Path(__file__).resolve().parent
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-@step
+@step(enable_cache=False)  # registration has side effects: every run registers its version
 def register(
     checkpoint: Path,
     evaluation_metrics: dict[str, float],
