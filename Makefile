@@ -11,8 +11,12 @@ export ZENML_ANALYTICS_OPT_IN := false
 export GX_ANALYTICS_ENABLED := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-unit test-integration test-slow lint format benchmark learn clean
+.PHONY: help install run test test-unit test-integration test-slow lint format benchmark learn clean
 
+help:
+	@grep -E '^## ' Makefile | sed 's/## //'
+
+## install    create .venv with the pinned environment (idempotent)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
@@ -24,11 +28,11 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	$(BIN)/pip check
 	touch $@
 
-## The main job: the full training pipeline on the embedded default (local ZenML store + MLflow under ./.gotr1).
+## run        the full training pipeline on the embedded default (state under ./.gotr1)
 run: install
 	$(BIN)/python -m pipelines.run
 
-## Unit + integration tiers (what CI runs). Exit code 5 (no tests collected) fails.
+## test       unit + integration tiers (what CI runs); pytest's exit code 5 (no tests) fails
 test: install
 	$(BIN)/pytest -m "not slow" -q
 
@@ -41,6 +45,7 @@ test-integration: install
 test-slow: install
 	$(BIN)/pytest -m "slow" -q
 
+## lint       ruff (lint + format check), mypy strict on the core, import contract
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -51,12 +56,13 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## benchmark  rollout and GRPO step throughput and memory
 benchmark: install
-	$(BIN)/python benchmarks/rollout.py
 	$(BIN)/python benchmarks/grpo_step.py
 
+## learn      SFT vs GRPO on held-out scenes, three seeds (about 15 minutes a seed)
 learn: install
-	$(BIN)/python scripts/learning_evidence.py
+	$(BIN)/python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) .gotr1 .pytest_cache .mypy_cache .ruff_cache
