@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import pytest
 from hypothesis import settings
 
 _STATE = Path(tempfile.mkdtemp(prefix="gotr1-tests-"))
+atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
 _ENV = {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
