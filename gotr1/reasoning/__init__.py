@@ -16,6 +16,8 @@ from gotr1.reasoning.chain import (
     parse,
     render,
 )
+from gotr1.reasoning.geometry import Match, box_to_pixels, iou, match_objects, pixels_to_box
+from gotr1.reasoning.layout import draw_layout
 
 __all__ = [
     "BEGIN_OF_IMAGE",
@@ -29,7 +31,13 @@ __all__ = [
     "FailureKind",
     "GoTChain",
     "GroundedObject",
+    "Match",
     "ParseFailure",
+    "box_to_pixels",
+    "draw_layout",
+    "iou",
+    "match_objects",
     "parse",
+    "pixels_to_box",
     "render",
 ]
