@@ -1,5 +1,5 @@
 """The world's words: GenEval's 80 object classes (COCO names, in GenEval's ``object_names.txt`` order),
-number words and the article/plural rules GenEval's prompts use ("an apple", "two toothbrushs")."""
+number words and the article/plural rules GenEval's prompts use ("an apple", "two buses", "two toothbrushs")."""
 
 from __future__ import annotations
 
@@ -97,5 +97,5 @@ def article(noun: str) -> str:
 
 
 def plural(noun: str) -> str:
-    """GenEval's plural: the noun with an ``s`` appended ("toothbrushs", "persons", "skiss" is avoided)."""
-    return noun if noun.endswith("s") else noun + "s"
+    """GenEval's plural: ``es`` after a final ``s`` ("buses", "wine glasses"), else ``s`` ("toothbrushs")."""
+    return noun + "es" if noun.endswith("s") else noun + "s"
