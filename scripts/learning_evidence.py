@@ -25,7 +25,15 @@ from gotr1.tracking import JsonlLogger
 from gotr1.training.grpo import run_grpo
 from gotr1.training.sft import run_sft
 
-METRICS = ("reward/total", "reward/r_sem", "reward/r_spa", "reward/r_ri", "reward/r_pi", "plan_accuracy", "image_accuracy")
+METRICS = (
+    "reward/total",
+    "reward/r_sem",
+    "reward/r_spa",
+    "reward/r_ri",
+    "reward/r_pi",
+    "plan_accuracy",
+    "image_accuracy",
+)
 
 
 def run_seed(config: EmbeddedConfig, out: Path, samples_per_prompt: int) -> dict[str, object]:
@@ -43,7 +51,12 @@ def run_seed(config: EmbeddedConfig, out: Path, samples_per_prompt: int) -> dict
 
     t1 = time.perf_counter()
     grpo = run_grpo(
-        config.grpo, sft_policy, rl_prompts(config), judge, out / "grpo", JsonlLogger(out / "grpo" / "metrics.jsonl")
+        config.grpo,
+        sft_policy,
+        rl_prompts(config),
+        judge,
+        out / "grpo",
+        JsonlLogger(out / "grpo" / "metrics.jsonl"),
     )
     t_grpo = time.perf_counter() - t1
     after = evaluate_policy(sft_policy, held_out, judge, samples_per_prompt, seed=config.seed + 17).metrics
@@ -65,7 +78,9 @@ def table(results: list[dict[str, object]]) -> str:
             a, b = r["sft"][m], r["grpo"][m]  # type: ignore[index]
             rel = f"{(b - a) / a:+.0%}" if a else "n/a"
             lines.append(f"| {r['seed']} | {m} | {a:.3f} | {b:.3f} | {rel} |")
-        lines.append(f"| {r['seed']} | minutes (SFT + GRPO) | {r['sft_seconds'] / 60:.1f} | {r['grpo_seconds'] / 60:.1f} | |")
+        lines.append(
+            f"| {r['seed']} | minutes (SFT + GRPO) | {r['sft_seconds'] / 60:.1f} | {r['grpo_seconds'] / 60:.1f} | |"
+        )
     for m in METRICS:
         a = statistics.mean(r["sft"][m] for r in results)  # type: ignore[index]
         b = statistics.mean(r["grpo"][m] for r in results)  # type: ignore[index]
@@ -74,11 +89,15 @@ def table(results: list[dict[str, object]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples-per-prompt", type=int, default=2)
-    parser.add_argument("--config", type=Path, help="YAML/JSON overrides of EmbeddedConfig (sections world, sft, grpo)")
+    parser.add_argument(
+        "--config", type=Path, help="YAML/JSON overrides of EmbeddedConfig (sections world, sft, grpo)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     overrides = {}
