@@ -30,6 +30,11 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+def _preset(cls: type[T], base: dict[str, Any], overrides: dict[str, Any]) -> T:
+    """A preset with overrides, unknown override keys named in the error."""
+    return config_from_dict(cls, {**base, **overrides})
+
+
 def _positive(name: str, value: float) -> None:
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
@@ -76,9 +81,9 @@ class SFTConfig:
     def tiny(cls, **overrides: Any) -> SFTConfig:
         """Embedded default: full training of a tiny Janus from scratch (LoRA makes no sense without a base)."""
         base: dict[str, Any] = dict(
-            steps=300,
+            steps=600,
             batch_size=32,
-            learning_rate=2e-3,
+            learning_rate=3e-3,
             warmup_steps=30,
             weight_decay=0.01,
             lora_rank=0,
@@ -86,7 +91,7 @@ class SFTConfig:
             checkpoint_every=100,
             log_every=10,
         )
-        return cls(**{**base, **overrides})
+        return _preset(cls, base, overrides)
 
 
 @dataclass(frozen=True)
@@ -155,14 +160,14 @@ class GRPOConfig:
     def tiny(cls, **overrides: Any) -> GRPOConfig:
         """Embedded default: group 8 x 8 prompts a step on a CPU, full fine-tuning of the tiny model."""
         base: dict[str, Any] = dict(
-            steps=120,
+            steps=100,
             prompts_per_step=8,
             group_size=8,
             learning_rate=2e-4,
-            beta=0.01,
+            beta=0.04,
             lora_rank=0,
             cfg_scale=3.0,
             max_chain_tokens=96,
             checkpoint_every=20,
         )
-        return cls(**{**base, **overrides})
+        return _preset(cls, base, overrides)
