@@ -74,7 +74,8 @@ class EmbeddedConfig:
     def from_dict(cls, data: dict[str, Any]) -> EmbeddedConfig:
         """From a YAML-style mapping: ``world``, ``model``, ``sft``, ``grpo`` sections and the sizes."""
         base = cls()
-        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in {"world", "model", "sft", "grpo"}}
+        sections = {"world", "model", "sft", "grpo", "policy", "judge"}
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
         known = {"sft_examples", "rl_prompts", "eval_prompts", "seed"}
         unknown = sorted(set(kwargs) - known)
         if unknown:

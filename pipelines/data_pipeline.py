@@ -14,5 +14,6 @@ def data_pipeline(
     config: dict[str, Any] | None = None,
     got_records: list[str] | None = None,
     eval_prompt_files: list[str] | None = None,
+    rl_prompt_files: list[str] | None = None,
 ) -> None:
-    data_stage(config, got_records, eval_prompt_files)
+    data_stage(config, got_records, eval_prompt_files, rl_prompt_files)

@@ -16,7 +16,10 @@ def grpo_pipeline(
     config: dict[str, Any] | None = None,
     got_records: list[str] | None = None,
     eval_prompt_files: list[str] | None = None,
+    rl_prompt_files: list[str] | None = None,
 ) -> None:
-    records, rl_prompts, _ = data_stage(config, got_records, eval_prompt_files)
-    sft = train_sft(records, config, after="check_data")
-    train_grpo(sft, rl_prompts, config)
+    records, rl_prompts, _ = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
+    if (config or {}).get("policy", {}).get("kind", "tiny") == "tiny":
+        train_grpo(train_sft(records, config, after="check_data"), rl_prompts, config)
+    else:  # full scale: GRPO starts from the configured Janus-Pro / GoT checkpoint (SFT done upstream)
+        train_grpo(None, rl_prompts, config, after="check_data")

@@ -15,6 +15,7 @@ def sft_pipeline(
     config: dict[str, Any] | None = None,
     got_records: list[str] | None = None,
     eval_prompt_files: list[str] | None = None,
+    rl_prompt_files: list[str] | None = None,
 ) -> None:
-    records, _, _ = data_stage(config, got_records, eval_prompt_files)
+    records, _, _ = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
     train_sft(records, config, after="check_data")

@@ -24,11 +24,12 @@ def training_pipeline(
     config: dict[str, Any] | None = None,
     got_records: list[str] | None = None,
     eval_prompt_files: list[str] | None = None,
+    rl_prompt_files: list[str] | None = None,
     thresholds: dict[str, float] | None = None,
     tolerance: float = 0.02,
     samples_per_prompt: int = 2,
 ) -> None:
-    records, rl_prompts, eval_prompts = data_stage(config, got_records, eval_prompt_files)
+    records, rl_prompts, eval_prompts = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
     sft = train_sft(records, config, after="check_data")
     policy, _ = train_grpo(sft, rl_prompts, config)
     metrics, _ = evaluate(policy, eval_prompts, config, samples_per_prompt, baseline=sft)
