@@ -1,0 +1,108 @@
+"""Data curation: each malformed record is rejected by the right expectation; dedupe, leakage, s3 sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gotr1.data.curation import (
+    DataValidationError,
+    dataset_statistics,
+    deduplicate,
+    load_got_records,
+    load_prompt_lines,
+    normalise_prompt,
+    records_from_samples,
+    remove_leakage,
+    render_validation_html,
+    require_valid,
+    validate_records,
+)
+from gotr1.synthetic.world import WorldConfig, sample_dataset
+from tests.helpers.s3 import loopback_s3
+
+WORLD = WorldConfig(grid_size=4, classes=("dog", "cat", "cup"), colors=("red", "blue"))
+GOOD = records_from_samples(sample_dataset(WORLD, 20, seed=0), "world")
+BOX = "<|obj_start|>dog<|obj_end|> <|box_start|>{}<|box_end|><begin_of_image>"
+
+# (id, field overrides, the expectation column that must reject it)
+MALFORMED = [
+    ("unparseable", {"chain": "a dog <|obj_start|>dog<begin_of_image>"}, "chain_parses"),
+    ("out-of-range", {"chain": BOX.format("(1,2),(3,1000)")}, "coords_ok"),
+    ("inverted", {"chain": BOX.format("(9,2),(3,4)")}, "coords_ok"),
+    ("empty-prompt", {"prompt": ""}, "prompt_length"),
+    ("long-prompt", {"prompt": "a photo of a dog " * 40}, "prompt_length"),
+    ("no-image", {"image_tokens": [], "image_uri": ""}, "has_image"),
+    ("empty-chain", {"chain": ""}, "chain_length"),
+]
+
+
+def _corpus() -> pd.DataFrame:
+    rows = [GOOD.iloc[0].to_dict() | {"id": rid, **fields} for rid, fields, _ in MALFORMED]
+    return pd.concat([GOOD, pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_a_clean_corpus_passes() -> None:
+    report = validate_records(GOOD, image_tokens_length=16)
+    assert report.success and not report.failed
+    require_valid(report)
+
+
+def test_each_malformed_record_fails_the_right_expectation() -> None:
+    report = validate_records(_corpus(), image_tokens_length=16)
+    assert not report.success
+    failed_ids = {f.column: {e["id"] for e in f.examples} for f in report.failed}
+    for rid, _, column in MALFORMED:
+        assert rid in failed_ids.get(column, set()), (rid, column, failed_ids)
+    page = render_validation_html(report)
+    assert "FAILED" in page and all(rid in page for rid, _, _ in MALFORMED)
+    with pytest.raises(DataValidationError, match="expectations failed"):
+        require_valid(report)
+
+
+def test_wrong_image_length_is_rejected() -> None:
+    report = validate_records(GOOD, image_tokens_length=64)
+    assert [f.column for f in report.failed] == ["has_image"]
+
+
+def test_dedupe_and_leakage_counts() -> None:
+    twin = GOOD.iloc[[0]].assign(
+        id="twin", prompt="  A PHOTO of\r\n" + GOOD.iloc[0]["prompt"][len("a photo of ") :]
+    )
+    deduped, removed = deduplicate(pd.concat([GOOD, twin], ignore_index=True))
+    assert removed == 1 and len(deduped) == len(GOOD)
+    kept, leaked = remove_leakage(GOOD, [GOOD.iloc[1]["prompt"].upper() + ".", "a photo of a unicorn"])
+    assert leaked == int((GOOD["prompt"] == GOOD.iloc[1]["prompt"]).sum()) and len(kept) == len(GOOD) - leaked
+    assert normalise_prompt(" a\u00a0photo\r\nof  a dog ") == "a photo of a dog"
+    stats = dataset_statistics(GOOD)
+    assert stats["rows"] == 20 and stats["parse_failures"] == 0 and stats["source/world"] == 20
+
+
+def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "got.jsonl"
+    path.write_text('{"prompt": "a", "chain": "b"}\n{broken\n')
+    with pytest.raises(ValueError, match=r"got.jsonl, line 2"):
+        load_got_records(str(path))
+
+
+def test_sources_from_s3_on_a_loopback_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    with loopback_s3(monkeypatch) as endpoint:
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="gotr1-data")
+        record = {
+            "prompt": "a photo of a dog",
+            "chain": BOX.format("(0,0),(499,499)"),
+            "image_tokens": [1] * 16,
+        }
+        s3.put_object(Bucket="gotr1-data", Key="got/records.jsonl", Body=(json.dumps(record) + "\n").encode())
+        s3.put_object(Bucket="gotr1-data", Key="t2i/color_val.txt", Body=b"a red apple\n\na blue cup\n")
+        frame = load_got_records("s3://gotr1-data/got/records.jsonl")
+        assert frame.iloc[0]["prompt"] == "a photo of a dog" and len(frame.iloc[0]["image_tokens"]) == 16
+        assert load_prompt_lines("s3://gotr1-data/t2i/color_val.txt") == ["a red apple", "a blue cup"]
+        with pytest.raises(FileNotFoundError, match="not found"):
+            load_prompt_lines("s3://gotr1-data/missing.txt")
