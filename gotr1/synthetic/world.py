@@ -32,6 +32,7 @@ __all__ = [
     "WorldConfig",
     "cells_to_box",
     "sample_dataset",
+    "sample_for_spec",
     "sample_scene",
 ]
 
@@ -370,7 +371,11 @@ def sample_scene(config: WorldConfig, rng: np.random.Generator, tag: str | None 
         tags = [t for t in WORLD_TAGS if config.tag_weights.get(t, 0.0) > 0]
         weights = np.asarray([config.tag_weights[t] for t in tags], dtype=float)
         tag = tags[int(rng.choice(len(tags), p=weights / weights.sum()))]
-    spec = _spec_for_tag(tag, config, rng)
+    return sample_for_spec(_spec_for_tag(tag, config, rng), config, rng)
+
+
+def sample_for_spec(spec: SceneSpec, config: WorldConfig, rng: np.random.Generator) -> Sample:
+    """A layout, chain and image that satisfy a given spec (e.g. a GenEval prompt's): the oracle plan."""
     layout = _sample_layout(spec, config, rng)
     chain = _write_chain(spec, layout, config.grid_size, rng)
     return Sample(spec, layout, chain, paint_layout(layout, config.codec()))
