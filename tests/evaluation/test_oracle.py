@@ -84,7 +84,7 @@ def test_known_wrong_cases_fail_for_the_right_reason() -> None:
             ],
         }
     )
-    ((_, text, grid),) = _oracle([spec])
+    ((_, _, grid),) = _oracle([spec])
     flipped = np.fliplr(grid).copy()
     verdict = VerifierJudge(CODEC).judge([JudgeRequest(spec.prompt, None, flipped, spec)])[0]
     assert not verdict.detail["correct"]
