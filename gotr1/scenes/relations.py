@@ -1,4 +1,5 @@
-"""Spatial relations, with GenEval's own rule (djghosh13/geneval, ``evaluation/evaluate_images.py``).
+"""Spatial relations, with GenEval's own rule (djghosh13/geneval, ``evaluation/evaluate_images.py``,
+``relative_position``, checked against the file; ``position_threshold`` defaults to 0.1 there).
 
 GenEval decides "A is <relation> B" from the two detected boxes::
 
