@@ -42,6 +42,7 @@ __all__ = [
     "load_geneval_prompts",
     "load_got_records",
     "load_prompt_lines",
+    "load_t2i_r1_prompts",
     "normalise_prompt",
     "prompt_key",
     "read_text",
@@ -112,6 +113,16 @@ def load_geneval_prompts(uri: str, storage_options: dict[str, Any] | None = None
     for i, row in enumerate(rows, start=1):
         if "prompt" not in row or "include" not in row:
             raise ValueError(f"{uri}, line {i}: a GenEval row needs 'prompt' and 'include'")
+    return rows
+
+
+def load_t2i_r1_prompts(uri: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """T2I-R1's RL prompts (``prompt``, ``task_type``, ``nouns``, ``spatial_info``, ...); the last line of the public
+    file has no final newline."""
+    rows = _jsonl(uri, storage_options)
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row.get("prompt"), str):
+            raise ValueError(f"{uri}, line {i}: a T2I-R1 row needs a 'prompt' string")
     return rows
 
 

@@ -106,3 +106,23 @@ def test_sources_from_s3_on_a_loopback_server(monkeypatch: pytest.MonkeyPatch) -
         assert load_prompt_lines("s3://gotr1-data/t2i/color_val.txt") == ["a red apple", "a blue cup"]
         with pytest.raises(FileNotFoundError, match="not found"):
             load_prompt_lines("s3://gotr1-data/missing.txt")
+
+
+def test_public_prompt_sets_load(shared_data: Path) -> None:
+    from gotr1.data.curation import load_geneval_prompts, load_t2i_r1_prompts
+    from gotr1.scenes.prompt_parser import parse_prompt
+
+    t2i_r1 = load_t2i_r1_prompts(str(shared_data / "t2i-r1" / "geneval_and_t2i_data_final.jsonl"))
+    assert len(t2i_r1) == 7223
+    spatial = [r for r in t2i_r1 if r["task_type"] == "spatial" and r["prompt"].startswith("a photo of")]
+    parsed = [parse_prompt(r["prompt"]) for r in spatial]
+    assert (
+        sum(p is not None for p in parsed) / len(parsed) > 0.95
+    )  # T2I-R1's GenEval-style prompts get scene specs
+    geneval = load_geneval_prompts(str(shared_data / "geneval" / "evaluation_metadata.jsonl"))
+    compbench_val = load_prompt_lines(str(shared_data / "t2i-compbench" / "spatial_val.txt"))
+    train, leaked = remove_leakage(
+        pd.DataFrame({"prompt": [r["prompt"] for r in t2i_r1]}), [r["prompt"] for r in geneval]
+    )
+    assert leaked == 0  # the public file holds no GenEval evaluation prompt
+    assert len(compbench_val) > 100 and len(train) == 7223
