@@ -19,7 +19,9 @@ def data_stage(  # type: ignore[no-untyped-def]
 
     Returns the invocations' outputs: curated records, RL prompts, held-out prompts.
     """
-    raw, rl_prompts, eval_prompts, leakage = load_data(config, got_records, eval_prompt_files, rl_prompt_files)
+    raw, rl_prompts, eval_prompts, leakage = load_data(
+        config, got_records, eval_prompt_files, rl_prompt_files
+    )
     records, _, valid = curate_data(raw, leakage, config)
     check_data(valid, id="check_data")
     return records, rl_prompts, eval_prompts
