@@ -54,6 +54,8 @@ def main() -> None:
 def summarise(run, minutes: float, root: Path) -> None:  # type: ignore[no-untyped-def]
     from zenml.client import Client
 
+    from gotr1.evaluation.rollouts import HEADLINE_METRICS
+
     run = Client().get_pipeline_run(run.id)
     metrics = run.steps["evaluate"].outputs["evaluation_metrics"][0].load()
     decision = run.steps["gate"].outputs["gate_decision"][0].load()
@@ -61,15 +63,7 @@ def summarise(run, minutes: float, root: Path) -> None:  # type: ignore[no-untyp
     print("\n" + "=" * 78)
     print(f"trained: tiny Janus (synthetic world) SFT -> GRPO in {minutes:.1f} min, pipeline run {run.name}")
     print("held-out metrics (GRPO model):")
-    for key in (
-        "reward/total",
-        "reward/r_sem",
-        "reward/r_spa",
-        "reward/r_ri",
-        "reward/r_pi",
-        "plan_accuracy",
-        "image_accuracy",
-    ):
+    for key in HEADLINE_METRICS:
         print(f"  {key:16s} {metrics[key]:.3f}")
     print(
         f"gate: {'PASSED' if decision['passed'] else 'FAILED'}"

@@ -18,22 +18,14 @@ from pathlib import Path
 import torch
 
 from gotr1.embedded import EmbeddedConfig, eval_specs, new_tiny_policy, rl_prompts, sft_examples
-from gotr1.evaluation.rollouts import evaluate_policy
+from gotr1.evaluation.rollouts import HEADLINE_METRICS, evaluate_policy
 from gotr1.judges.verifier import VerifierJudge
 from gotr1.models.janus import JanusPolicy
 from gotr1.tracking import JsonlLogger
 from gotr1.training.grpo import run_grpo
 from gotr1.training.sft import run_sft
 
-METRICS = (
-    "reward/total",
-    "reward/r_sem",
-    "reward/r_spa",
-    "reward/r_ri",
-    "reward/r_pi",
-    "plan_accuracy",
-    "image_accuracy",
-)
+METRICS = HEADLINE_METRICS
 
 
 def run_seed(config: EmbeddedConfig, out: Path, samples_per_prompt: int) -> dict[str, object]:

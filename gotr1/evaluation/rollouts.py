@@ -23,7 +23,18 @@ from gotr1.reasoning.chain import GoTChain, parse
 from gotr1.rewards import RewardConfig, combine
 from gotr1.scenes.spec import SceneSpec
 
-__all__ = ["EvaluatedSample", "Evaluation", "evaluate_policy", "summarise"]
+__all__ = ["HEADLINE_METRICS", "EvaluatedSample", "Evaluation", "evaluate_policy", "summarise"]
+
+# What people look at first: the total reward, its components, plan and image accuracy.
+HEADLINE_METRICS: tuple[str, ...] = (
+    "reward/total",
+    "reward/r_sem",
+    "reward/r_spa",
+    "reward/r_ri",
+    "reward/r_pi",
+    "plan_accuracy",
+    "image_accuracy",
+)
 
 
 @dataclass(frozen=True)
