@@ -8,6 +8,7 @@ Metrics of :func:`summarise` (means over every sample):
 - ``image_accuracy``: fraction of images that GenEval counts correct (:func:`gotr1.evaluation.geneval.check_image`:
   the exact detector in the synthetic world, the judge at full scale);
 - ``parse_failure_rate``: fraction of chains that do not parse;
+- ``judge_failures/<component>``: how many samples the judge failed to score on that component;
 - ``geneval/plan/<tag>``, ``geneval/image/<tag>``: the same accuracies per GenEval tag; ``geneval/*/overall`` as
   GenEval's ``summary_scores.py`` computes it (the unweighted mean of the per-tag accuracies), and
   ``geneval/*/correct_images``, ``geneval/*/correct_prompts`` (a prompt counts when any of its samples does).
@@ -151,6 +152,8 @@ def summarise(samples: Sequence[EvaluatedSample]) -> dict[str, float]:
             [v for s in samples if (v := s.verdict.component(name)) is not None]
         )
     metrics["reward/total"] = _mean([s.total for s in samples if s.total is not None])
+    for name in COMPONENTS:
+        metrics[f"judge_failures/{name}"] = float(sum(name in s.verdict.failures for s in samples))
     metrics["parse_failure_rate"] = _mean([float(not s.parsed) for s in samples])
     for kind in ("plan", "image"):
         rows = geneval_results(samples, kind)
