@@ -151,6 +151,8 @@ def _caption(s: EvaluatedSample) -> str:
     lines.append(f"{scores} total={_fmt(s.total)}")
     if not s.parsed:
         lines.append("<span class='bad'>chain did not parse</span>")
+    chain = s.chain_text if len(s.chain_text) <= 400 else s.chain_text[:400] + " ..."
+    lines.append(f"<code style='font-size:10px'>{esc(chain)}</code>")
     return "<br/>".join(lines)
 
 
@@ -158,7 +160,7 @@ def _sample_figure(s: EvaluatedSample, codec: ImageCodec, with_prompt: bool) -> 
     picture = sample_with_boxes(codec.to_pil(s.image), s.chain_text)
     prompt = f"<b>{html.escape(s.prompt)}</b><br/>" if with_prompt else ""
     return (
-        f"<figure><img width='256' src='{png_data_url(picture)}' title='{html.escape(s.chain_text)}'/>"
+        f"<figure><img width='256' src='{png_data_url(picture)}'/>"
         f"<figcaption>{prompt}{_caption(s)}</figcaption></figure>"
     )
 
@@ -296,7 +298,7 @@ def _samples_section(models: Sequence[Any], codecs: Sequence[ImageCodec], per_gr
         return []
     parts = [
         f"<h2>Samples</h2><p>The first sample of up to {per_group} prompts per group; the planned boxes are drawn "
-        "over each image (hover for the chain).</p>"
+        "over each image, the chain below it.</p>"
     ]
     if len(models) > 1:
         parts.append("<p>Left to right: " + ", ".join(html.escape(m.name) for m in models) + ".</p>")
