@@ -276,6 +276,64 @@ def test_evaluate_with_an_http_judge_scores_free_form_prompts(
     assert all(s["image_correct"] is None for s in samples if s["prompt"] == "a dog next to a cup")
 
 
+@pytest.fixture(scope="module")
+def janus_pro_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full-scale path at test size: a random Janus with a real VQ decoder, loaded as Janus-Pro is and saved."""
+    import torch
+
+    from gotr1.models.janus import GenerationSettings
+    from gotr1.models.janus_pro import load_janus_pro
+    from tests.helpers.janus_pro import tiny_janus_pro
+
+    base = tiny_janus_pro(tmp_path_factory.mktemp("janus") / "base")
+    settings = GenerationSettings(max_chain_tokens=12, cfg_scale=5.0)
+    policy = load_janus_pro(str(base), lora_rank=4, lora_alpha=4, dtype=torch.float32, generation=settings)
+    path = tmp_path_factory.mktemp("janus") / "policy"
+    policy.save_pretrained(path)
+    return path
+
+
+def test_janus_pro_checkpoint_generates_and_is_judged_over_http(
+    janus_pro_checkpoint: Path, tmp_path: Path, judge_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = ["--checkpoint", str(janus_pro_checkpoint)]
+    _run(["generate", *ckpt, "--prompt", "a photo of a red dog", "--output", str(tmp_path / "gen")])
+    with Image.open(tmp_path / "gen" / "0000-0.png") as image:
+        # 2 x 2 VQ codes decoded to pixels (one upsampling stage)
+        assert image.size == (4, 4) and image.mode == "RGB"
+    prompts = tmp_path / "meta.jsonl"
+    rows = _geneval_rows()[:2]  # "a photo of a red dog" and one with words this tokenizer does not know
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _fails(
+        ["evaluate", *ckpt, "--prompts", str(prompts), "--output", str(tmp_path / "r")],
+        capsys,
+        "synthetic-world",
+    )
+    out = tmp_path / "report"
+    _run(
+        [
+            "evaluate",
+            *ckpt,
+            "--prompts",
+            str(prompts),
+            "--judge",
+            "http",
+            "--judge-url",
+            judge_url,
+            "--output",
+            str(out),
+        ]
+    )
+    model = json.loads((out / "report.json").read_text())["models"]["model"]
+    assert model["out_of_vocabulary"]["prompts"][0]["missing"] == ["word 'cat'"]
+    # Judged images: r_pi = 9/10 >= the 0.8 threshold, so every in-vocabulary image is GenEval-correct.
+    assert model["geneval"]["image"]["in_vocabulary"]["overall"] == 1.0
+    assert (
+        model["geneval"]["image"]["all"]["overall"] == 0.5
+    )  # colors 4/4, two_object 0/4 (out of vocabulary)
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
 def test_evaluate_prompt_lines(checkpoint: Path, tmp_path: Path) -> None:
     prompts = _lines(tmp_path / "prompts.txt", ["a photo of a red dog", "a photo of a blue cup"])
     out = tmp_path / "report"
