@@ -306,9 +306,13 @@ def _json_default(value: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------- parser
 def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     parser.add_argument(
-        "--batch-prompts", type=_positive, default=32, help="prompts per rollout call (default 32)"
+        "--batch-prompts",
+        type=_positive,
+        default=32,
+        metavar="N",
+        help="prompts per rollout call (default 32)",
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument(
@@ -318,9 +322,12 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         help="model dtype (auto: the checkpoint's on CPU, bfloat16 on CUDA)",
     )
     parser.add_argument(
-        "--threads", type=_positive, help="torch CPU threads (1 avoids thread contention on a busy machine)"
+        "--threads",
+        type=_positive,
+        metavar="N",
+        help="torch CPU threads (1 avoids thread contention on a busy machine)",
     )
-    parser.add_argument("--output", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="output folder (created)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,26 +337,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{generate,evaluate}")
 
     gen = sub.add_parser("generate", help="write chains, images and images with the planned boxes drawn")
-    gen.add_argument("--checkpoint", type=Path, required=True, help="a save_pretrained folder")
+    gen.add_argument("--checkpoint", type=Path, required=True, metavar="DIR", help="a save_pretrained folder")
     source = gen.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prompt", help="one prompt")
-    source.add_argument("--prompts", type=Path, help="a file with one prompt a line")
-    gen.add_argument("--n", type=_positive, default=1, help="samples per prompt (default 1)")
+    source.add_argument("--prompt", metavar="TEXT", help="one prompt")
+    source.add_argument("--prompts", type=Path, metavar="FILE", help="a file with one prompt a line")
+    gen.add_argument("--n", type=_positive, default=1, metavar="N", help="samples per prompt (default 1)")
     _model_options(gen)
     gen.set_defaults(func=generate)
 
     ev = sub.add_parser(
         "evaluate", help="GenEval / T2I-CompBench evaluation with report.json and report.html"
     )
-    ev.add_argument("--checkpoint", type=Path, required=True, help="a save_pretrained folder")
+    ev.add_argument("--checkpoint", type=Path, required=True, metavar="DIR", help="a save_pretrained folder")
     ev.add_argument(
-        "--compare", type=Path, help="a second checkpoint shown side by side (e.g. the SFT model)"
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="a second checkpoint shown side by side (e.g. the SFT model)",
     )
-    ev.add_argument("--name", nargs="+", help="labels for the checkpoint(s) (default: candidate, baseline)")
+    ev.add_argument(
+        "--name",
+        nargs="+",
+        metavar="LABEL",
+        help="labels for the checkpoint(s) (default: candidate, baseline)",
+    )
     ev.add_argument(
         "--prompts",
         type=Path,
         required=True,
+        metavar="PATH",
         help="GenEval evaluation_metadata.jsonl, a T2I-CompBench <category>_val.txt or folder, or prompt lines",
     )
     ev.add_argument(
@@ -361,18 +377,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--judge", choices=["verifier", "http"], default="verifier", help="default: verifier")
     ev.add_argument(
         "--judge-url",
+        metavar="URL",
         help="--judge http: an OpenAI-compatible server, e.g. http://judge:8000 (/v1/chat/completions is "
         "appended; the key is read from $GOTR1_JUDGE_API_KEY)",
     )
-    ev.add_argument("--judge-model", default="qwen2.5-vl-7b", help="--judge http: the served model name")
+    ev.add_argument(
+        "--judge-model", default="qwen2.5-vl-7b", metavar="NAME", help="--judge http: the served model name"
+    )
     ev.add_argument(
         "--pi-threshold",
         type=_fraction,
+        metavar="X",
         default=0.8,
         help="judged images: r_pi at or above this counts as GenEval-correct (default 0.8 = 8/10)",
     )
-    ev.add_argument("--samples-per-prompt", type=_positive, default=4, help="default 4, as GenEval")
-    ev.add_argument("--max-prompts", type=_positive, help="evaluate only the first N prompts")
+    ev.add_argument(
+        "--samples-per-prompt", type=_positive, default=4, metavar="N", help="default 4, as GenEval"
+    )
+    ev.add_argument("--max-prompts", type=_positive, metavar="N", help="evaluate only the first N prompts")
     _model_options(ev)
     ev.set_defaults(func=evaluate)
     return parser

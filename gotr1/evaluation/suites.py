@@ -108,8 +108,8 @@ def load_prompt_set(path: Path, fmt: str) -> PromptSet:
         return PromptSet(fmt, str(path), tuple(items))
     items = []
     for p in load_prompt_lines(str(path)):
-        spec = _spec_of(p)
-        items.append(EvalItem(p, spec.tag if spec else FREE_FORM, spec))
+        parsed = _spec_of(p)
+        items.append(EvalItem(p, parsed.tag if parsed else FREE_FORM, parsed))
     return PromptSet(fmt, str(path), tuple(items))
 
 
