@@ -1,4 +1,4 @@
-"""Data curation: load sources, normalise, deduplicate, remove leakage, validate (Great Expectations)."""
+"""Data curation: load sources, normalise, validate (Great Expectations), deduplicate, remove leakage."""
 
 from __future__ import annotations
 

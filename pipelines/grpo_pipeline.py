@@ -1,4 +1,7 @@
-"""Data curation, SFT warm-up (reused from the cache when unchanged), then GRPO with the dual-stage rewards."""
+"""Data curation, SFT warm-up (reused from the cache when unchanged), then GRPO with the dual-stage rewards.
+
+At full scale (``config.policy.kind: janus_pro``) GRPO starts from the configured checkpoint and SFT is skipped.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from typing import Any
 
 from zenml import pipeline
 
-from pipelines._data import data_stage
+from pipelines._data import data_stage, is_full_scale
 from steps.train_grpo import train_grpo
 from steps.train_sft import train_sft
 
@@ -19,7 +22,5 @@ def grpo_pipeline(
     rl_prompt_files: list[str] | None = None,
 ) -> None:
     records, rl_prompts, _ = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
-    if (config or {}).get("policy", {}).get("kind", "tiny") == "tiny":
-        train_grpo(train_sft(records, config, after="check_data"), rl_prompts, config)
-    else:  # full scale: GRPO starts from the configured Janus-Pro / GoT checkpoint (SFT done upstream)
-        train_grpo(None, rl_prompts, config, after="check_data")
+    sft = None if is_full_scale(config) else train_sft(records, config)[0]
+    train_grpo(sft, rl_prompts, config)

@@ -1,4 +1,4 @@
-"""Data curation, then SFT warm-up."""
+"""Data curation, then the SFT warm-up of the tiny policy."""
 
 from __future__ import annotations
 
@@ -18,4 +18,4 @@ def sft_pipeline(
     rl_prompt_files: list[str] | None = None,
 ) -> None:
     records, _, _ = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
-    train_sft(records, config, after="check_data")
+    train_sft(records, config)

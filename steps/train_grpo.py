@@ -1,4 +1,4 @@
-"""GRPO from the SFT checkpoint with the dual-stage rewards of the verifier judge."""
+"""GRPO with GoT-R1's dual-stage rewards, from the SFT checkpoint or the configured full-scale policy."""
 
 from __future__ import annotations
 
@@ -7,39 +7,62 @@ from typing import Annotated, Any
 
 import pandas as pd
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 from zenml.types import HTMLString
 
-from gotr1.backends import JudgeSpec, PolicySpec, build_judge, load_policy
-from gotr1.embedded import prompt_items
-from gotr1.evaluation.report import curves_png
-from gotr1.models.janus import JanusPolicy
-from gotr1.tracking import read_jsonl_metrics
-from gotr1.training.grpo import run_grpo
-from steps._config import embedded_config, fingerprint, metrics_logger, work_dir
+from gotr1.backends import PolicySpec
+from steps._config import (
+    curves_html,
+    embedded_config,
+    fingerprint,
+    frame_fingerprint,
+    use_stack_mlflow,
+    work_dir,
+)
+from steps._launch import LaunchSettings, run_training_job
+
+_DEPENDS_ON = [
+    "gotr1.training.grpo",
+    "gotr1.training.grpo_math",
+    "gotr1.training.common",
+    "gotr1.training.config",
+    "gotr1.rewards",
+    "gotr1.judges.verifier",
+    "gotr1.models.janus",
+    "gotr1.backends",
+    "steps._launch",
+]
+CURVES = ("reward/total", "reward/r_sem", "reward/r_spa", "reward/r_ri", "reward/r_pi", "grpo/kl")
 
 
-@step
+@step(cache_policy=CachePolicy(source_dependencies=_DEPENDS_ON))
 def train_grpo(
-    sft_checkpoint: Path | None, rl_prompts: pd.DataFrame, config: dict[str, Any] | None = None
+    sft_checkpoint: Path | None,
+    train_rl_prompts: pd.DataFrame,
+    config: dict[str, Any] | None = None,
+    launch: dict[str, Any] | None = None,
 ) -> tuple[Annotated[Path, "grpo_checkpoint"], Annotated[HTMLString, "reward_curves"]]:
-    """GRPO from the SFT checkpoint (embedded default) or from ``config.policy`` (Janus-Pro at full scale), judged
-    by ``config.judge`` (the verifier, or an MLLM served over HTTP)."""
+    """GRPO from ``sft_checkpoint`` (embedded default) or from ``config.policy`` (Janus-Pro at full scale, when
+    ``sft_checkpoint`` is None), judged by ``config.judge`` (the verifier, or an MLLM served over HTTP);
+    ``launch`` runs it under accelerate + DeepSpeed. The reward curves are an HTML artifact."""
     cfg = embedded_config(config)
-    if sft_checkpoint is not None:
-        policy, source = JanusPolicy.from_pretrained(sft_checkpoint), fingerprint(sft_checkpoint)
-    else:
-        spec = PolicySpec.from_dict((config or {}).get("policy"))
-        policy, source = load_policy(spec), str(spec.path)
-    judge = build_judge(JudgeSpec.from_dict((config or {}).get("judge")), policy.codec)
-    folder = work_dir("grpo", cfg.grpo, source, len(rl_prompts))
-    result = run_grpo(
-        cfg.grpo, policy, prompt_items(rl_prompts), judge, folder, metrics_logger("grpo", folder)
+    tracking = use_stack_mlflow()
+    start = (
+        fingerprint(sft_checkpoint)
+        if sft_checkpoint
+        else str(PolicySpec.from_dict((config or {}).get("policy")))
+    )
+    folder = work_dir("grpo", cfg.grpo, start, frame_fingerprint(train_rl_prompts))
+    result = run_training_job(
+        "grpo", config, train_rl_prompts, folder, LaunchSettings.from_dict(launch), sft_checkpoint
     )
     log_metadata(
-        {"grpo_steps": result.steps, "grpo_skipped_steps": result.skipped_steps, **result.final_metrics}
+        {
+            "grpo_steps": result.steps,
+            "grpo_skipped_steps": result.skipped_steps,
+            "work_dir": str(folder),
+            "mlflow_tracking_uri": tracking or "not configured",
+            **result.final_metrics,
+        }
     )
-    rows = read_jsonl_metrics(folder / "metrics.jsonl")
-    keys = ("reward/total", "reward/r_sem", "reward/r_spa", "reward/r_ri", "reward/r_pi", "grpo/kl")
-    curves = {k: [(int(r["step"]), float(r[k])) for r in rows if r.get(k) is not None] for k in keys}
-    page = f"<html><body><h2>GRPO reward curves</h2><img src='{curves_png(curves, 'GRPO')}'/></body></html>"
-    return result.policy_dir, HTMLString(page)
+    return result.policy_dir, HTMLString(curves_html(folder / "metrics.jsonl", CURVES, "GRPO rewards and KL"))

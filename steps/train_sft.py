@@ -1,4 +1,4 @@
-"""SFT warm-up of a fresh tiny Janus on the curated records."""
+"""SFT warm-up of a fresh tiny Janus on the curated GoT records (chain tokens and image tokens)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,40 @@ from typing import Annotated, Any
 
 import pandas as pd
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
+from zenml.types import HTMLString
 
-from gotr1.embedded import new_tiny_policy, sft_examples_from_frame
-from gotr1.training.sft import run_sft
-from steps._config import embedded_config, metrics_logger, work_dir
+from steps._config import curves_html, embedded_config, frame_fingerprint, use_stack_mlflow, work_dir
+from steps._launch import LaunchSettings, run_training_job
+
+_DEPENDS_ON = [
+    "gotr1.training.sft",
+    "gotr1.training.common",
+    "gotr1.training.config",
+    "gotr1.models.janus",
+    "gotr1.embedded",
+    "steps._launch",
+]
 
 
-@step
+@step(cache_policy=CachePolicy(source_dependencies=_DEPENDS_ON))
 def train_sft(
-    train_records: pd.DataFrame, config: dict[str, Any] | None = None
-) -> Annotated[Path, "sft_checkpoint"]:
+    train_records: pd.DataFrame, config: dict[str, Any] | None = None, launch: dict[str, Any] | None = None
+) -> tuple[Annotated[Path, "sft_checkpoint"], Annotated[HTMLString, "sft_curves"]]:
+    """``config.sft`` steps of SFT; ``launch`` runs it under accelerate (see :mod:`steps._launch`). A rerun
+    with the same records and config resumes from the work folder's last checkpoint."""
     cfg = embedded_config(config)
-    examples = sft_examples_from_frame(train_records)
-    policy = new_tiny_policy(cfg, [t for e in examples for t in (e.prompt, e.chain)])
-    folder = work_dir(
-        "sft", cfg.sft, cfg.model, cfg.world.to_dict(), len(train_records), train_records["id"].iloc[-1]
-    )
-    result = run_sft(cfg.sft, policy, examples, folder, metrics_logger("sft", folder))
+    tracking = use_stack_mlflow()
+    folder = work_dir("sft", cfg.sft, cfg.model, cfg.world.to_dict(), frame_fingerprint(train_records))
+    result = run_training_job("sft", config, train_records, folder, LaunchSettings.from_dict(launch))
     log_metadata(
-        {"sft_steps": result.steps, "sft_skipped_steps": result.skipped_steps, **result.final_metrics}
+        {
+            "sft_steps": result.steps,
+            "sft_skipped_steps": result.skipped_steps,
+            "work_dir": str(folder),
+            "mlflow_tracking_uri": tracking or "not configured",
+            **result.final_metrics,
+        }
     )
-    return result.policy_dir
+    keys = ("sft/loss", "sft/chain_loss", "sft/image_loss")
+    return result.policy_dir, HTMLString(curves_html(folder / "metrics.jsonl", keys, "SFT loss"))
