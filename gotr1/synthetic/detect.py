@@ -85,9 +85,11 @@ def paint(objects: Sequence[GroundedObject], codec: GridCodec) -> np.ndarray:
     centres = (np.arange(g) + 0.5) * 1000 / g
     for obj in objects:
         parsed = phrase_to_object(obj.phrase, codec)
-        if parsed is None or parsed[0] is None:
+        if parsed is None:
             continue
         color, cls = parsed
+        if color is None:
+            continue
         rows = (centres >= obj.box.y1) & (centres <= obj.box.y2)
         cols = (centres >= obj.box.x1) & (centres <= obj.box.x2)
         grid[np.ix_(rows, cols)] = codec.code(cls, color)
