@@ -1,19 +1,33 @@
 """Does GRPO learn? SFT warm-up, then GRPO from that checkpoint, on the embedded default, for several seeds.
 
-For each seed: train SFT, evaluate it on held-out scenes, train GRPO from it, evaluate again. Prints a markdown
-table (SFT vs GRPO per seed and metric) and writes ``results.json`` to the output folder.
+For each seed: train SFT on the synthetic world, evaluate it on held-out scenes, train GRPO from it with the
+verifier judge, evaluate again with the same sampling settings (the rollout's temperatures and CFG) and the
+same evaluation seed. Metrics on the held-out scenes (``--samples-per-prompt`` samples each):
+
+- ``reward/total``: the configured combination (default GoT-R1's ``R_PI * (R_sem + R_spa) * R_RI``, in [0, 2]);
+- ``reward/r_sem``, ``reward/r_spa``, ``reward/r_ri``, ``reward/r_pi``: the verifier's components;
+- ``plan_accuracy``: fraction of plans GenEval counts correct (objects, counts, colours read from the phrases,
+  positions from the boxes: :mod:`gotr1.evaluation.geneval`);
+- ``image_accuracy``: fraction of images GenEval counts correct (the world's exact detector);
+- ``parse_failure_rate``: fraction of chains that do not parse.
+
+Prints a markdown table (SFT vs GRPO per seed and metric, the mean over seeds, minutes per stage, and the
+machine's load so contention is visible) and writes ``results.json`` and ``table.md`` to ``--output``.
 
     python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2
+    python scripts/learning_evidence.py --output outputs/cfg --seeds 0 --cfg-sweep 1 2 3 5 --skip-grpo
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -21,27 +35,68 @@ from gotr1.embedded import EmbeddedConfig, eval_specs, new_tiny_policy, rl_promp
 from gotr1.evaluation.rollouts import HEADLINE_METRICS, evaluate_policy
 from gotr1.judges.verifier import VerifierJudge
 from gotr1.models.janus import JanusPolicy
+from gotr1.rewards import RewardConfig
+from gotr1.scenes.spec import SceneSpec
 from gotr1.tracking import JsonlLogger
 from gotr1.training.grpo import run_grpo
 from gotr1.training.sft import run_sft
 
-METRICS = HEADLINE_METRICS
+METRICS = (*HEADLINE_METRICS, "parse_failure_rate")
 
 
-def run_seed(config: EmbeddedConfig, out: Path, samples_per_prompt: int) -> dict[str, object]:
+def evaluate(
+    policy: JanusPolicy,
+    specs: list[SceneSpec],
+    judge: VerifierJudge,
+    samples_per_prompt: int,
+    seed: int,
+    reward: RewardConfig,
+) -> dict[str, float]:
+    """Held-out metrics (module docstring) of ``policy`` with its current generation settings."""
+    metrics = evaluate_policy(policy, specs, judge, samples_per_prompt, seed, reward).metrics
+    return {m: metrics[m] for m in METRICS}
+
+
+def with_cfg(policy: JanusPolicy, cfg_scale: float) -> JanusPolicy:
+    policy.generation = replace(policy.generation, cfg_scale=cfg_scale)
+    return policy
+
+
+def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     judge = VerifierJudge(config.world.codec())
     examples = sft_examples(config)
     policy = new_tiny_policy(config, [t for e in examples for t in (e.prompt, e.chain)])
     held_out = eval_specs(config)
+    reward = config.grpo.reward
+    result: dict[str, Any] = {"seed": config.seed, "load_before": os.getloadavg()[0]}
 
-    t0 = time.perf_counter()
-    sft = run_sft(config.sft, policy, examples, out / "sft", JsonlLogger(out / "sft" / "metrics.jsonl"))
-    t_sft = time.perf_counter() - t0
-    sft_policy = JanusPolicy.from_pretrained(sft.policy_dir)
-    sft_policy.generation = replace(sft_policy.generation, cfg_scale=config.grpo.cfg_scale)
-    before = evaluate_policy(sft_policy, held_out, judge, samples_per_prompt, seed=config.seed + 17).metrics
-
+    t0, c0 = time.perf_counter(), time.process_time()
+    sft = run_sft(
+        config.sft, policy, examples, out / "sft", JsonlLogger(out / "sft" / "metrics.jsonl"), progress=False
+    )
+    result["sft_seconds"], result["sft_cpu_seconds"] = time.perf_counter() - t0, time.process_time() - c0
+    sft_policy = with_cfg(JanusPolicy.from_pretrained(sft.policy_dir), config.grpo.cfg_scale)
+    sft_policy.generation = replace(
+        sft_policy.generation,
+        text_temperature=config.grpo.text_temperature,
+        image_temperature=config.grpo.image_temperature,
+        max_chain_tokens=config.grpo.max_chain_tokens,
+    )
     t1 = time.perf_counter()
+    result["sft"] = evaluate(sft_policy, held_out, judge, args.samples_per_prompt, args.eval_seed, reward)
+    result["eval_seconds"] = time.perf_counter() - t1
+    if args.cfg_sweep:
+        result["cfg_sweep"] = {
+            str(w): evaluate(
+                with_cfg(sft_policy, w), held_out, judge, args.samples_per_prompt, args.eval_seed, reward
+            )
+            for w in args.cfg_sweep
+        }
+        with_cfg(sft_policy, config.grpo.cfg_scale)
+    if args.skip_grpo:
+        return result
+
+    t2, c2 = time.perf_counter(), time.process_time()
     grpo = run_grpo(
         config.grpo,
         sft_policy,
@@ -49,34 +104,40 @@ def run_seed(config: EmbeddedConfig, out: Path, samples_per_prompt: int) -> dict
         judge,
         out / "grpo",
         JsonlLogger(out / "grpo" / "metrics.jsonl"),
+        progress=False,
     )
-    t_grpo = time.perf_counter() - t1
-    after = evaluate_policy(sft_policy, held_out, judge, samples_per_prompt, seed=config.seed + 17).metrics
-    return {
-        "seed": config.seed,
-        "sft": before,
-        "grpo": after,
-        "sft_seconds": t_sft,
-        "grpo_seconds": t_grpo,
-        "grpo_policy": str(grpo.policy_dir),
-        "sft_policy": str(sft.policy_dir),
-    }
+    result["grpo_seconds"], result["grpo_cpu_seconds"] = time.perf_counter() - t2, time.process_time() - c2
+    result["grpo"] = evaluate(sft_policy, held_out, judge, args.samples_per_prompt, args.eval_seed, reward)
+    result["load_after"] = os.getloadavg()[0]
+    result["policies"] = {"sft": str(sft.policy_dir), "grpo": str(grpo.policy_dir)}
+    return result
 
 
-def table(results: list[dict[str, object]]) -> str:
+def _rel(a: float, b: float) -> str:
+    return f"{(b - a) / a:+.0%}" if a else "n/a"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    done = [r for r in results if "grpo" in r]
     lines = ["| seed | metric | SFT | GRPO | change |", "|---|---|---|---|---|"]
-    for r in results:
+    for r in done:
         for m in METRICS:
-            a, b = r["sft"][m], r["grpo"][m]  # type: ignore[index]
-            rel = f"{(b - a) / a:+.0%}" if a else "n/a"
-            lines.append(f"| {r['seed']} | {m} | {a:.3f} | {b:.3f} | {rel} |")
+            a, b = r["sft"][m], r["grpo"][m]
+            lines.append(f"| {r['seed']} | {m} | {a:.3f} | {b:.3f} | {_rel(a, b)} |")
         lines.append(
-            f"| {r['seed']} | minutes (SFT + GRPO) | {r['sft_seconds'] / 60:.1f} | {r['grpo_seconds'] / 60:.1f} | |"
+            f"| {r['seed']} | minutes: SFT, GRPO (CPU minutes) | {r['sft_seconds'] / 60:.1f} "
+            f"({r['sft_cpu_seconds'] / 60:.1f}) | {r['grpo_seconds'] / 60:.1f} ({r['grpo_cpu_seconds'] / 60:.1f}) | "
+            f"load {r['load_before']:.1f} -> {r['load_after']:.1f} |"
         )
-    for m in METRICS:
-        a = statistics.mean(r["sft"][m] for r in results)  # type: ignore[index]
-        b = statistics.mean(r["grpo"][m] for r in results)  # type: ignore[index]
-        lines.append(f"| mean | {m} | {a:.3f} | {b:.3f} | {f'{(b - a) / a:+.0%}' if a else 'n/a'} |")
+    for m in METRICS if done else ():
+        a = statistics.mean(r["sft"][m] for r in done)
+        b = statistics.mean(r["grpo"][m] for r in done)
+        spread = statistics.pstdev(r["grpo"][m] - r["sft"][m] for r in done)
+        lines.append(f"| mean | {m} | {a:.3f} | {b:.3f} | {_rel(a, b)} (+-{spread:.3f} abs over seeds) |")
+    for r in results:
+        for w, metrics in r.get("cfg_sweep", {}).items():
+            summary = ", ".join(f"{m} {metrics[m]:.3f}" for m in METRICS[:1] + METRICS[5:7])
+            lines.append(f"| {r['seed']} | SFT at CFG {w} | {summary} | | |")
     return "\n".join(lines)
 
 
@@ -84,25 +145,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True, help="folder for runs, results.json, table.md")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--samples-per-prompt", type=int, default=2)
+    parser.add_argument("--samples-per-prompt", type=int, default=4, help="held-out samples per prompt")
+    parser.add_argument("--eval-seed", type=int, default=12345, help="sampling seed of both evaluations")
     parser.add_argument(
-        "--config", type=Path, help="YAML/JSON overrides of EmbeddedConfig (sections world, sft, grpo)"
+        "--config", type=Path, help="YAML overrides of EmbeddedConfig (sections world, model, sft, grpo)"
     )
+    parser.add_argument("--cfg-sweep", type=float, nargs="*", default=[], help="CFG scales to try on SFT")
+    parser.add_argument("--skip-grpo", action="store_true", help="SFT and its evaluation only")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    overrides = {}
+    torch.set_num_threads(args.threads)
+    overrides: dict[str, Any] = {}
     if args.config:
         import yaml
 
         overrides = yaml.safe_load(args.config.read_text()) or {}
+    args.output.mkdir(parents=True, exist_ok=True)
     results = []
     for seed in args.seeds:
         config = EmbeddedConfig.from_dict({**overrides, "seed": seed})
-        results.append(run_seed(config, args.output / f"seed-{seed}", args.samples_per_prompt))
+        results.append(run_seed(config, args.output / f"seed-{seed}", args))
         (args.output / "results.json").write_text(json.dumps(results, indent=2))
-    print(table(results))
+        print(table(results[-1:]), flush=True)
+    text = table(results)
+    (args.output / "table.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
