@@ -1,9 +1,8 @@
-"""Offline checks of the cluster path: DeepSpeed configs validate, Dockerfiles copy files that exist, and every
-pipeline config loads onto the embedded config."""
+"""Offline checks of the cluster path: Dockerfiles copy files that exist, every pipeline config loads onto the
+embedded config, cluster configs resolve. (DeepSpeed and accelerate configs: tests/training/test_scale_out.py.)"""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -11,28 +10,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("stage", [2, 3])
-def test_deepspeed_configs_validate_with_deepspeeds_own_class(stage: int) -> None:
-    from accelerate.utils import DeepSpeedPlugin
-    from deepspeed.runtime.config import DeepSpeedConfig
-
-    path = ROOT / "infra" / "deepspeed" / f"zero{stage}.json"
-    raw = json.loads(path.read_text())
-    resolved = {k: (1 if v == "auto" else v) for k, v in raw.items()}
-    resolved["train_batch_size"] = 1
-    config = DeepSpeedConfig(resolved)
-    assert config.zero_optimization_stage == stage
-    plugin = DeepSpeedPlugin(hf_ds_config=str(path))
-    assert plugin.zero_stage == stage
-
-
-@pytest.mark.parametrize("name", ["zero2.yaml", "zero3.yaml"])
-def test_accelerate_configs_point_at_existing_deepspeed_files(name: str) -> None:
-    doc = yaml.safe_load((ROOT / "infra" / "accelerate" / name).read_text())
-    assert doc["distributed_type"] == "DEEPSPEED"
-    assert (ROOT / doc["deepspeed_config"]["deepspeed_config_file"]).is_file()
 
 
 @pytest.mark.parametrize(
@@ -62,7 +39,9 @@ def test_unknown_config_keys_are_rejected_with_their_names() -> None:
         EmbeddedConfig.from_dict({"sft": {"lerning_rate": 1.0}})
 
 
-@pytest.mark.parametrize("name", ["janus_pro_1b_kubeflow.yaml", "janus_pro_7b_kubeflow.yaml"])
+@pytest.mark.parametrize(
+    "name", ["janus_pro_1b_kubeflow.yaml", "janus_pro_7b_kubeflow.yaml", "training_kubeflow.yaml"]
+)
 def test_cluster_configs_resolve_every_setting(name: str) -> None:
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
@@ -80,6 +59,33 @@ def test_cluster_configs_resolve_every_setting(name: str) -> None:
     assert JudgeSpec.from_dict(params["judge"]).kind == "http"
     grpo = GRPOConfig(**params["grpo"])
     assert (grpo.group_size, grpo.learning_rate, grpo.lora_rank, grpo.cfg_scale) == (16, 1e-5, 32, 5.0)
+
+
+def test_kubernetes_config_puts_gpus_and_the_work_volume_in_pod_settings() -> None:
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
+
+    doc = yaml.safe_load((ROOT / "pipelines" / "configs" / "training_kubernetes.yaml").read_text())
+    run_config = PipelineRunConfiguration.model_validate(doc)
+    assert run_config.schedule is not None and run_config.schedule.cron_expression == "0 2 * * 0"
+    claim = yaml.safe_load((ROOT / "infra" / "k8s" / "work-volume.yaml").read_text())["metadata"]["name"]
+    for step, gpus in (("train_grpo", "8"), ("evaluate", "1")):
+        raw = run_config.steps[step].settings["orchestrator.kubernetes"].model_dump()
+        pod = KubernetesOrchestratorSettings.model_validate(raw).pod_settings
+        assert pod is not None and pod.resources["limits"]["nvidia.com/gpu"] == gpus
+        assert pod.node_selectors == {"accelerator": "nvidia-h100"}
+        assert pod.volumes[0]["persistentVolumeClaim"]["claimName"] == claim
+    launch = doc["steps"]["train_grpo"]["parameters"]["launch"]
+    assert (ROOT / launch["config_file"]).is_file() and launch["num_processes"] == 8
+
+
+def test_smoke_configs_of_every_pipeline_share_one_config_block() -> None:
+    configs = ROOT / "pipelines" / "configs"
+    smoke = yaml.safe_load((configs / "smoke.yaml").read_text())["parameters"]["config"]
+    others = sorted(configs.glob("*_smoke.yaml"))
+    assert len(others) == 4
+    for path in others:
+        assert yaml.safe_load(path.read_text())["parameters"]["config"] == smoke, path.name
 
 
 def test_judge_manifest_serves_what_the_http_backend_expects() -> None:
