@@ -13,6 +13,7 @@ from gotr1.data.curation import (
     load_geneval_prompts,
     load_got_records,
     load_prompt_lines,
+    load_rl_prompts,
     records_from_samples,
 )
 from gotr1.embedded import PromptItem, eval_specs, prompt_frame, rl_prompts
@@ -43,7 +44,7 @@ def load_sources(
     Annotated[pd.DataFrame, "eval_prompts"],
 ]:
     """GoT records (the world's, plus ``got_records`` JSONL files, local or ``s3://``), RL prompts (the world's,
-    or ``rl_prompt_files`` with one prompt a line, e.g. T2I-CompBench train) and evaluation prompts (the world's
+    or ``rl_prompt_files``: T2I-R1's tagged JSONL, or one prompt a line such as T2I-CompBench train) and evaluation prompts (the world's
     held-out scenes, or ``eval_prompt_files``: GenEval metadata JSONL or one prompt a line). Training data that
     matches an evaluation prompt is removed later (:func:`steps.curate_data.curate_data`).
 
@@ -54,7 +55,7 @@ def load_sources(
     frames += [load_got_records(uri) for uri in got_records or []]
     raw = pd.concat(frames, ignore_index=True)[list(COLUMNS)]
     rl = (
-        [PromptItem(p, parse_prompt(p)) for uri in rl_prompt_files for p in load_prompt_lines(uri)]
+        [PromptItem(p, spec) for uri in rl_prompt_files for p, spec in load_rl_prompts(uri)]
         if rl_prompt_files
         else rl_prompts(cfg)
     )

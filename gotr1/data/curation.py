@@ -31,6 +31,9 @@ import fsspec
 import pandas as pd
 
 from gotr1.reasoning.chain import GoTChain, ParseFailure, parse
+from gotr1.scenes.prompt_parser import parse_prompt
+from gotr1.scenes.spec import SceneSpec
+from gotr1.scenes.t2i_r1 import spec_from_tags
 
 __all__ = [
     "COLUMNS",
@@ -42,6 +45,7 @@ __all__ = [
     "load_geneval_prompts",
     "load_got_records",
     "load_prompt_lines",
+    "load_rl_prompts",
     "load_t2i_r1_prompts",
     "normalise_prompt",
     "prompt_key",
@@ -129,6 +133,18 @@ def load_t2i_r1_prompts(uri: str, storage_options: dict[str, Any] | None = None)
 def load_prompt_lines(uri: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """One prompt a line (T2I-CompBench ``<category>_{train,val}.txt``); blank lines are skipped."""
     return [line.strip() for line in read_text(uri, storage_options).splitlines() if line.strip()]
+
+
+def load_rl_prompts(
+    uri: str, storage_options: dict[str, Any] | None = None
+) -> list[tuple[str, SceneSpec | None]]:
+    """RL prompts with their scene specs where one can be known: a ``.jsonl`` file is T2I-R1's tagged prompts
+    (specs from the tags, :func:`gotr1.scenes.t2i_r1.spec_from_tags`); any other file holds one prompt a line
+    (specs from :func:`gotr1.scenes.prompt_parser.parse_prompt`). ``None``: no exact check exists for the prompt,
+    which then needs a judge that does not need a spec (an MLLM)."""
+    if uri.endswith(".jsonl"):
+        return [(row["prompt"], spec_from_tags(row)) for row in load_t2i_r1_prompts(uri, storage_options)]
+    return [(p, parse_prompt(p)) for p in load_prompt_lines(uri, storage_options)]
 
 
 # ---------------------------------------------------------------------------------------------- cleaning

@@ -126,3 +126,27 @@ def test_public_prompt_sets_load(shared_data: Path) -> None:
     )
     assert leaked == 0  # the public file holds no GenEval evaluation prompt
     assert len(compbench_val) > 100 and len(train) == 7223
+
+
+def test_rl_prompts_get_specs_from_t2i_r1_tags_or_from_the_parser(tmp_path: Path) -> None:
+    from gotr1.data.curation import load_rl_prompts
+    from gotr1.scenes.spec import ObjectSpec
+
+    tagged = tmp_path / "t2i_r1.jsonl"
+    rows = [
+        {
+            "prompt": "a horse on the right of a man",
+            "task_type": "spatial",
+            "spatial_info": {"obj1": "horse", "obj2": "man", "locality": "on the right of"},
+        },
+        {"prompt": "a spherical ball", "task_type": "shape", "nouns": ["ball"]},
+    ]
+    tagged.write_text("\n".join(json.dumps(r) for r in rows))  # no final newline, as the public file
+    (horse, horse_spec), (_, ball_spec) = load_rl_prompts(str(tagged))
+    assert horse == rows[0]["prompt"] and ball_spec is None
+    assert horse_spec is not None and horse_spec.include[1] == ObjectSpec("horse", position=("right of", 0))
+    lines = tmp_path / "color_train.txt"
+    lines.write_text("a photo of a red dog\n\na blue cup on a wooden table\n")
+    (dog, dog_spec), (cup, cup_spec) = load_rl_prompts(str(lines))
+    assert (dog, cup) == ("a photo of a red dog", "a blue cup on a wooden table")
+    assert dog_spec is not None and dog_spec.include == (ObjectSpec("dog", 1, "red"),) and cup_spec is None
