@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import unicodedata
@@ -241,9 +242,15 @@ def validate_records(
     if missing:
         raise ValueError(f"records lack column(s) {missing}; expected {list(COLUMNS)}")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # GE logs its import and an ephemeral context's set-up (hundreds of DEBUG/INFO lines) wherever the root logger
+    # is verbose, as it is inside ZenML steps: only its warnings and errors are worth a user's screen.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
+    for name, each in logging.root.manager.loggerDict.items():  # GE pins some of its own loggers to INFO
+        if name.startswith("great_expectations.") and isinstance(each, logging.Logger):
+            each.setLevel(logging.WARNING)
     frame = _derived(df, image_tokens_length)
     context = gx.get_context(mode="ephemeral")
     suite = context.suites.add(gx.ExpectationSuite(name="got_records"))
