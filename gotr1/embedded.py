@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from gotr1.data.curation import tokens_from_text
 from gotr1.models.janus import GenerationSettings, JanusPolicy, TinyJanusConfig
 from gotr1.models.tokenizer import build_tokenizer
 from gotr1.scenes.spec import COLORS, RELATIONS, SceneSpec
@@ -145,6 +146,6 @@ def prompt_items(frame: pd.DataFrame) -> list[PromptItem]:
 def sft_examples_from_frame(frame: pd.DataFrame) -> list[SFTExample]:
     """Curated records with inline image tokens as SFT examples."""
     return [
-        SFTExample(str(p), str(c), [int(v) for v in t])
+        SFTExample(str(p), str(c), tokens_from_text(t))
         for p, c, t in zip(frame["prompt"], frame["chain"], frame["image_tokens"], strict=True)
     ]

@@ -7,10 +7,13 @@ A dataset is a pandas DataFrame of GoT records, one row each:
 | ``id`` | stable record id |
 | ``prompt`` | the text prompt |
 | ``chain`` | the GoT chain (ends with ``<begin_of_image>``) |
-| ``image_tokens`` | the image as codec tokens (synthetic world), or empty |
+| ``image_tokens`` | the image as codec tokens, space-separated (``"0 0 12 ..."``; synthetic world), or empty |
 | ``image_uri`` | the image file (path or URI) for real GoT data, or empty |
 | ``spec_json`` | the GenEval-format scene spec as JSON, or empty |
 | ``source`` | where the record came from |
+
+Every column is a string: a DataFrame of hashable cells stays fast to describe, deduplicate and store (ZenML's
+pandas visualisation runs ``describe`` on every column, quadratic on cells that hold arrays).
 
 Validation uses Great Expectations 1.x directly (an ephemeral context over the DataFrame): a failing suite is a
 :class:`DataValidationError` whose report lists every failed expectation with example rows.
@@ -55,6 +58,8 @@ __all__ = [
     "remove_leakage",
     "render_validation_html",
     "require_valid",
+    "tokens_from_text",
+    "tokens_to_text",
     "validate_records",
 ]
 
@@ -91,6 +96,19 @@ def _jsonl(uri: str, storage_options: dict[str, Any] | None) -> list[dict[str, A
     return rows
 
 
+def tokens_to_text(tokens: Iterable[int]) -> str:
+    """Codec tokens as the ``image_tokens`` cell: ``[0, 12, 3] -> "0 12 3"``."""
+    return " ".join(str(int(t)) for t in tokens)
+
+
+def tokens_from_text(text: str) -> list[int]:
+    """The inverse of :func:`tokens_to_text`; raises ``ValueError`` on a cell that is not integers."""
+    try:
+        return [int(t) for t in text.split()]
+    except ValueError as err:
+        raise ValueError(f"image_tokens must be space-separated integers, got {text[:60]!r}") from err
+
+
 def load_got_records(uri: str, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
     """GoT records JSONL (``prompt``, ``chain``, ``image`` path/URI or ``image_tokens``, optional ``spec``)."""
     rows = []
@@ -103,7 +121,7 @@ def load_got_records(uri: str, storage_options: dict[str, Any] | None = None) ->
                 "id": str(row.get("id", f"{uri}#{i}")),
                 "prompt": row["prompt"],
                 "chain": row["chain"],
-                "image_tokens": list(row.get("image_tokens", [])),
+                "image_tokens": tokens_to_text(row.get("image_tokens", [])),
                 "image_uri": row.get("image", ""),
                 "spec_json": json.dumps(row["spec"]) if row.get("spec") else "",
                 "source": row.get("source", uri),
@@ -220,8 +238,12 @@ def _derived(df: pd.DataFrame, image_tokens_length: int | None) -> pd.DataFrame:
     out["chain_length"] = df["chain"].map(lambda c: len(c) if isinstance(c, str) else 0)
 
     def has_image(row: pd.Series) -> bool:
-        tokens = row["image_tokens"]  # a list, or a numpy array once a DataFrame went through parquet
-        if tokens is not None and not isinstance(tokens, str) and len(tokens) > 0:
+        text = row["image_tokens"]
+        if isinstance(text, str) and text.strip():
+            try:
+                tokens = tokens_from_text(text)
+            except ValueError:
+                return False
             return image_tokens_length is None or len(tokens) == image_tokens_length
         uri = row["image_uri"]
         return isinstance(uri, str) and bool(uri.strip())
@@ -348,7 +370,7 @@ def records_from_samples(samples: Sequence[Any], source: str) -> pd.DataFrame:
             "id": f"{source}-{i}",
             "prompt": s.prompt,
             "chain": s.chain_text,
-            "image_tokens": s.grid.reshape(-1).tolist(),
+            "image_tokens": tokens_to_text(s.grid.reshape(-1).tolist()),
             "image_uri": "",
             "spec_json": json.dumps(s.spec.to_geneval()),
             "source": source,

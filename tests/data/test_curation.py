@@ -35,7 +35,8 @@ MALFORMED = [
     ("inverted", {"chain": BOX.format("(9,2),(3,4)")}, "coords_ok"),
     ("empty-prompt", {"prompt": ""}, "prompt_length"),
     ("long-prompt", {"prompt": "a photo of a dog " * 40}, "prompt_length"),
-    ("no-image", {"image_tokens": [], "image_uri": ""}, "has_image"),
+    ("no-image", {"image_tokens": "", "image_uri": ""}, "has_image"),
+    ("bad-tokens", {"image_tokens": "1 2 x 4"}, "has_image"),
     ("empty-chain", {"chain": ""}, "chain_length"),
 ]
 
@@ -102,7 +103,9 @@ def test_sources_from_s3_on_a_loopback_server(monkeypatch: pytest.MonkeyPatch) -
         s3.put_object(Bucket="gotr1-data", Key="got/records.jsonl", Body=(json.dumps(record) + "\n").encode())
         s3.put_object(Bucket="gotr1-data", Key="t2i/color_val.txt", Body=b"a red apple\n\na blue cup\n")
         frame = load_got_records("s3://gotr1-data/got/records.jsonl")
-        assert frame.iloc[0]["prompt"] == "a photo of a dog" and len(frame.iloc[0]["image_tokens"]) == 16
+        assert (
+            frame.iloc[0]["prompt"] == "a photo of a dog" and frame.iloc[0]["image_tokens"] == "1 " * 15 + "1"
+        )
         assert load_prompt_lines("s3://gotr1-data/t2i/color_val.txt") == ["a red apple", "a blue cup"]
         with pytest.raises(FileNotFoundError, match="not found"):
             load_prompt_lines("s3://gotr1-data/missing.txt")
@@ -150,3 +153,14 @@ def test_rl_prompts_get_specs_from_t2i_r1_tags_or_from_the_parser(tmp_path: Path
     (dog, dog_spec), (cup, cup_spec) = load_rl_prompts(str(lines))
     assert (dog, cup) == ("a photo of a red dog", "a blue cup on a wooden table")
     assert dog_spec is not None and dog_spec.include == (ObjectSpec("dog", 1, "red"),) and cup_spec is None
+
+
+def test_image_tokens_are_a_string_cell_that_round_trips() -> None:
+    from gotr1.data.curation import tokens_from_text, tokens_to_text
+
+    assert tokens_to_text([0, 12, 3]) == "0 12 3" and tokens_from_text("0 12 3") == [0, 12, 3]
+    assert tokens_from_text("") == []
+    with pytest.raises(ValueError, match="space-separated integers"):
+        tokens_from_text("1 2 x")
+    cells = GOOD["image_tokens"]
+    assert all(isinstance(c, str) for c in cells) and len(tokens_from_text(cells[0])) == 16
