@@ -21,9 +21,10 @@ fresh KV cache, and ``Li`` image tokens are drawn from the image head with class
 ``uncond + w * (cond - uncond)``, where the unconditional row replaces every token of prompt and chain except the
 first (``<bos>``) and the last (``<begin_of_image>``) by padding (:func:`unconditional_ids`).
 
-The log-probs recorded while sampling are the CONDITIONAL policy's at the sampling temperature: CFG only shapes
-which token is drawn. The GRPO ratio and KL are taken on the conditional policy, which is what :meth:`logprobs`
-computes in one teacher-forced pass.
+The image log-probs recorded while sampling follow ``generation.image_logprobs``: the CONDITIONAL policy's at the
+sampling temperature (CFG only shapes which token is drawn), or the GUIDED distribution's, the one each token was
+drawn from. :meth:`logprobs` computes the same in one teacher-forced pass (guided: over each row and its
+unconditional twin), so a GRPO ratio and KL are taken on the distribution the settings name.
 """
 
 from __future__ import annotations
@@ -74,6 +75,29 @@ def unconditional_ids(
     keep[torch.arange(ids.shape[0], device=ids.device), first] = True
     keep[:, -1] = True
     return torch.where(rows.bool()[:, None] & ~keep, torch.full_like(ids, pad_id), ids)
+
+
+def _with_unconditional_twins(rollout: Rollout, pad_id: int) -> Rollout:
+    """``2N`` rows: the rollout's, then the same rows with prompt and chain made unconditional (as sampled)."""
+    ids = torch.cat([rollout.prompt_ids, rollout.chain_ids], dim=1)
+    mask = torch.cat([rollout.prompt_mask, rollout.chain_attention], dim=1)
+    everyone = torch.ones(len(rollout), dtype=torch.bool, device=ids.device)
+    uncond = unconditional_ids(ids, mask, everyone, pad_id)
+    lp = rollout.prompt_ids.shape[1]
+
+    def twice(t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t, t])
+
+    return replace(
+        rollout,
+        prompt_ids=torch.cat([rollout.prompt_ids, uncond[:, :lp]]),
+        prompt_mask=twice(rollout.prompt_mask),
+        chain_ids=torch.cat([rollout.chain_ids, uncond[:, lp:]]),
+        chain_mask=twice(rollout.chain_mask),
+        chain_attention=twice(rollout.chain_attention),
+        image_ids=twice(rollout.image_ids),
+        logprobs=SpanLogprobs(twice(rollout.logprobs.chain), twice(rollout.logprobs.image)),
+    )
 
 
 class JanusPolicy:
@@ -318,19 +342,34 @@ class JanusPolicy:
         )
 
     # ----------------------------------------------------------------------------------------- scoring
-    def logprobs(self, rollout: Rollout, temperature: tuple[float, float] | None = None) -> SpanLogprobs:
+    def logprobs(
+        self,
+        rollout: Rollout,
+        temperature: tuple[float, float] | None = None,
+        guided: bool | None = None,
+    ) -> SpanLogprobs:
         """Per-token log-probs of the chain and image spans from one teacher-forced forward pass.
 
         Args:
             rollout: a sampled rollout or a :meth:`teacher_batch`.
             temperature: (text, image) temperatures; defaults to the generation settings' (the sampling ones).
+            guided: image log-probs under the CFG-guided distribution ``uncond + w * (cond - uncond)`` (the
+                forward pass then also runs every row's unconditional twin); defaults to
+                ``generation.guided``. SFT passes False: it trains the conditional model.
 
         Returns:
             ``[N, Lc]`` chain and ``[N, Li]`` image log-probs (chain 0 where ``chain_mask`` is 0), with gradients
             when grad is enabled; under ``autocast_dtype`` when set.
         """
         t_text, t_image = temperature or (self.generation.text_temperature, self.generation.image_temperature)
-        text_logits, image_logits = self.span_logits(rollout)
+        guided = self.generation.guided if guided is None else guided and self.generation.cfg_scale != 1.0
+        if guided:
+            n, w = len(rollout), self.generation.cfg_scale
+            text_logits, image_logits = self.span_logits(_with_unconditional_twins(rollout, self.pad_id))
+            text_logits = text_logits[:n]
+            image_logits = image_logits[n:] + w * (image_logits[:n] - image_logits[n:])
+        else:
+            text_logits, image_logits = self.span_logits(rollout)
         chain_lp = _token_logprobs(text_logits / t_text, rollout.chain_ids)
         image_lp = _token_logprobs(image_logits / t_image, rollout.image_ids)
         return SpanLogprobs(chain_lp * rollout.chain_mask, image_lp)
@@ -464,7 +503,8 @@ class JanusPolicy:
             cond = logits[:n]
             guided = logits[n:] + cfg * (cond - logits[n:]) if use_cfg else cond
             token = sample(guided / temperature, gen)
-            tokens[:, k], lps[:, k] = token, _token_logprobs(cond / temperature, token)
+            scored = guided if self.generation.guided else cond
+            tokens[:, k], lps[:, k] = token, _token_logprobs(scored / temperature, token)
             if k + 1 == li:
                 break
             step = torch.cat([token, token]) if use_cfg else token

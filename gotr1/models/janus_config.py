@@ -15,7 +15,9 @@ from transformers import JanusConfig, JanusVisionConfig, JanusVQVAEConfig, Llama
 from gotr1.models.base import ImageCodec
 from gotr1.models.decoding import CACHE_KINDS
 
-__all__ = ["GenerationSettings", "TinyJanusConfig", "tiny_janus_config"]
+__all__ = ["IMAGE_LOGPROBS", "GenerationSettings", "TinyJanusConfig", "tiny_janus_config"]
+
+IMAGE_LOGPROBS: tuple[str, ...] = ("conditional", "guided")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class GenerationSettings:
         use_cache: decode with a KV cache (``False`` recomputes the whole prefix every step; for checks and the
             benchmark).
         cache_implementation: ``"static"`` (preallocated, as Janus's own image generation) or ``"dynamic"``.
+        image_logprobs: which distribution an image token's log-prob is taken under, when sampling and in
+            :meth:`JanusPolicy.logprobs`: ``"conditional"`` (the conditional branch alone; CFG only shapes which
+            token is drawn) or ``"guided"`` (the CFG-guided distribution the token was drawn from, so a GRPO
+            ratio and KL are exactly on-policy; its gradient reaches the unconditional branch too). Equal when
+            ``cfg_scale`` is 1.
     """
 
     max_chain_tokens: int = 96
@@ -77,6 +84,7 @@ class GenerationSettings:
     cfg_scale: float = 5.0
     use_cache: bool = True
     cache_implementation: str = "static"
+    image_logprobs: str = "conditional"
 
     def __post_init__(self) -> None:
         if self.max_chain_tokens < 1:
@@ -93,6 +101,16 @@ class GenerationSettings:
                 f"GenerationSettings.cache_implementation must be 'static' or 'dynamic', "
                 f"got {self.cache_implementation!r}"
             )
+
+        if self.image_logprobs not in IMAGE_LOGPROBS:
+            raise ValueError(
+                f"GenerationSettings.image_logprobs must be one of {IMAGE_LOGPROBS}, got {self.image_logprobs!r}"
+            )
+
+    @property
+    def guided(self) -> bool:
+        """Whether image log-probs are the CFG-guided distribution's (and differ from the conditional ones)."""
+        return self.image_logprobs == "guided" and self.cfg_scale != 1.0
 
     @property
     def cache(self) -> str:

@@ -99,8 +99,8 @@ class LogprobModule(torch.nn.Module):
         self.policy = policy
         self.model = policy.model
 
-    def forward(self, rollout: Rollout) -> SpanLogprobs:
-        return self.policy.logprobs(rollout)
+    def forward(self, rollout: Rollout, guided: bool | None = None) -> SpanLogprobs:
+        return self.policy.logprobs(rollout, guided=guided)
 
 
 class Updater:
@@ -159,9 +159,10 @@ class Updater:
     def is_main_process(self) -> bool:
         return self.accelerator is None or bool(self.accelerator.is_main_process)
 
-    def logprobs(self, rollout: Rollout) -> SpanLogprobs:
-        """Span log-probs with gradients, through the (possibly wrapped) module."""
-        return self.module(rollout)  # type: ignore[no-any-return]
+    def logprobs(self, rollout: Rollout, guided: bool | None = None) -> SpanLogprobs:
+        """Span log-probs with gradients, through the (possibly wrapped) module (``guided``: see
+        :meth:`JanusPolicy.logprobs`)."""
+        return self.module(rollout, guided)  # type: ignore[no-any-return]
 
     def backward(self, loss: torch.Tensor, finite: bool = True) -> None:
         """Backward of one micro-batch's loss (already divided by the number of micro-batches)."""

@@ -160,6 +160,11 @@ class GRPOConfig:
     image_temperature: float = _f(1.0, "image-token sampling temperature; GoT-R1: 1.0")
     cfg_scale: float = _f(5.0, "classifier-free guidance weight of image tokens; GoT-R1: 5")
     max_chain_tokens: int = _f(600, "reasoning budget in tokens; GoT-R1: 600")
+    image_logprobs: str = _f(
+        "conditional",
+        "image-token log-probs for the ratio and KL: 'conditional' branch, or 'guided' (the CFG distribution "
+        "sampled from; exactly on-policy). Not stated by GoT-R1: a documented choice",
+    )
     reward: RewardConfig = field(
         default_factory=RewardConfig,
         metadata={"help": "reward combination; GoT-R1 README: R_PI * (R_sem + R_spa) * R_RI"},
@@ -212,6 +217,11 @@ class GRPOConfig:
             "temperatures must be > 0",
         )
         _check(self.cfg_scale >= 0, name, f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        _check(
+            self.image_logprobs in ("conditional", "guided"),
+            name,
+            f"image_logprobs must be 'conditional' or 'guided', got {self.image_logprobs!r}",
+        )
         _check(self.autocast in AUTOCAST_KINDS, name, f"autocast must be one of {AUTOCAST_KINDS}")
         _check(isinstance(self.reward, RewardConfig), name, "reward must be a RewardConfig or its mapping")
         object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))

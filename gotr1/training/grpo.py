@@ -213,6 +213,7 @@ def run_grpo(
         image_temperature=config.image_temperature,
         cfg_scale=config.cfg_scale,
         max_chain_tokens=config.max_chain_tokens,
+        image_logprobs=config.image_logprobs,
     )
     if config.lora_rank and not policy.has_lora:
         policy.add_lora(config.lora_rank, config.lora_alpha)

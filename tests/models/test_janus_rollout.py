@@ -77,6 +77,33 @@ def test_recomputed_logprobs_equal_sampling_logprobs(
     assert not torch.allclose(policy.logprobs(r, temperature=(1.0, 1.0)).image, r.logprobs.image, atol=1e-3)
 
 
+def test_guided_logprobs_are_the_sampling_distributions(
+    policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[torch.Tensor] = []
+    real = janus.sample
+
+    def spy(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if logits.shape[-1] == CODEC.vocab_size:
+            seen.append(logits.clone())
+        return real(logits, generator)
+
+    monkeypatch.setattr(janus, "sample", spy)
+    policy.generation = replace(
+        policy.generation, cfg_scale=3.0, image_temperature=1.3, image_logprobs="guided"
+    )
+    r = policy.rollout(PROMPTS, 2, seed=4)
+    drawn = torch.log_softmax(torch.stack(seen, dim=1), -1)  # the sampler sees guided logits / temperature
+    drawn = drawn.gather(-1, r.image_ids[..., None])[..., 0]
+    assert torch.allclose(r.logprobs.image, drawn, atol=1e-5)  # recorded: what the token was drawn from
+    lp = policy.logprobs(r)
+    assert torch.allclose(lp.image, r.logprobs.image, atol=1e-5, rtol=0)
+    assert torch.allclose(lp.chain, r.logprobs.chain, atol=1e-5, rtol=0)  # text: the conditional head
+    conditional = policy.logprobs(r, guided=False).image
+    assert not torch.allclose(conditional, lp.image, atol=1e-3)
+    assert lp.image.requires_grad
+
+
 @pytest.mark.parametrize("cfg", [1.0, 3.0])
 def test_image_tokens_are_drawn_from_guided_logits(
     policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch, cfg: float
