@@ -30,18 +30,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers.s3 import loopback_s3
-from tests.helpers.zenml_store import fresh_zenml_store
+from tests.helpers.cluster import PUSHED, RUN_IMAGE, cluster_stack, zenml_records
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "pipelines" / "configs" / "training_kubeflow.yaml"
-REGISTRY = "registry.gotr1.test/ml"
-# ZenML's name for the run image: <registry>/<repository>:<pipeline>-<build key>
-PUSHED = f"{REGISTRY}/zenml:training_pipeline-orchestrator"
-DIGEST = "sha256:" + "5e" * 32
-RUN_IMAGE = f"{REGISTRY}/zenml@{DIGEST}"
 JUDGE_KEY = "judge-key-that-must-stay-out-of-the-spec"
 MLFLOW_TOKEN = "mlflow-token-that-must-stay-out-of-the-spec"
 
@@ -109,44 +103,6 @@ def _load_package(text: str) -> dict[str, Any]:
     return spec
 
 
-def _recording_engine(submission: Submission) -> Any:
-    from zenml.container_engines.base import ContainerEngine
-    from zenml.enums import ContainerEngineType
-
-    class RecordingEngine(ContainerEngine):
-        """Docker as far as ZenML can tell: tags, builds and pushes are recorded; a push answers ``DIGEST``."""
-
-        @property
-        def engine_type(self) -> ContainerEngineType:
-            return ContainerEngineType.DOCKER
-
-        def check_availability(self) -> tuple[bool, str | None]:
-            return True, None
-
-        def login(self, username: str, password: str, registry: str) -> None:
-            raise AssertionError("the stack's registry has no credentials")
-
-        def build(
-            self, image_name: str, build_context: Any, docker_build_options: Any = None, **_: Any
-        ) -> None:
-            submission.builds.append(image_name)
-
-        def tag_image(self, source: str, target: str) -> None:
-            submission.tags.append((source, target))
-
-        def push_image(self, image_name: str, container_registry: Any = None) -> str:
-            submission.pushes.append(image_name)
-            return f"{image_name.rsplit(':', 1)[0]}@{DIGEST}"
-
-        def is_image_local(self, image_name: str) -> bool:
-            return False
-
-        def get_image_repo_digest(self, image_name: str, container_registry: Any = None) -> str | None:
-            return None
-
-    return RecordingEngine()
-
-
 class _Reply:
     def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
@@ -180,65 +136,35 @@ def _recording_kfp_client(submission: Submission) -> Any:
 @pytest.fixture(scope="module")
 def submission(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Submission]:
     """Run ``training_pipeline`` with ``training_kubeflow.yaml`` on the Kubeflow cluster stack, once."""
-    import zenml.image_builders.local_image_builder as local_image_builder
-    import zenml.utils.pipeline_docker_image_builder as pipeline_docker_image_builder
-    from zenml.client import Client
-    from zenml.enums import StackComponentType
     from zenml.integrations.kubeflow.orchestrators import KubeflowOrchestrator
-    from zenml.stack import Stack
 
-    from infra.stacks.register import ensure_bucket, register_cluster
     from pipelines import training_pipeline
 
     root = tmp_path_factory.mktemp("kubeflow")
     result = Submission()
-    with pytest.MonkeyPatch.context() as patch, loopback_s3(patch) as endpoint, fresh_zenml_store(root):
-        ensure_bucket(endpoint, "gotr1-kfp")
-        env = {
-            "S3_BUCKET": "gotr1-kfp",
-            "S3_ENDPOINT_URL": endpoint,
-            "MLFLOW_URI": "https://mlflow.gotr1.test",
-            "MLFLOW_TOKEN": MLFLOW_TOKEN,
-            "REGISTRY_URI": REGISTRY,
-            "KFP_HOST": "https://kubeflow.gotr1.test/pipeline",
-        }
-        assert register_cluster("kubeflow", env=env, activate=True) == "gotr1-cluster"
-        client = Client()
-        client.create_secret("gotr1_judge", values={"GOTR1_JUDGE_API_KEY": JUDGE_KEY})
-
-        engine = _recording_engine(result)
-        for module in (local_image_builder, pipeline_docker_image_builder):
-            patch.setattr(module, "get_container_engine", lambda *_, **__: engine)
+    env = {
+        "MLFLOW_URI": "https://mlflow.gotr1.test",
+        "MLFLOW_TOKEN": MLFLOW_TOKEN,
+        "KFP_HOST": "https://kubeflow.gotr1.test/pipeline",
+    }
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        cluster_stack(root, patch, "kubeflow", "gotr1-kfp", env, JUDGE_KEY) as images,
+    ):
+        result.tags, result.builds, result.pushes = images.tags, images.builds, images.pushes
         kfp_client = _recording_kfp_client(result)
         patch.setattr(KubeflowOrchestrator, "_get_kfp_client", lambda self, settings: kfp_client)
-        patch.setattr(Stack, "requires_remote_server", property(lambda self: False))
 
         try:
             assert training_pipeline.with_options(config_path=str(CONFIG))() is None  # scheduled: no run now
         except Exception as error:  # kept for the tests: `Submission.spec` xfails or fails on it
             result.error = error
 
-        result.orchestrator_id = str(
-            client.get_stack_component(StackComponentType.ORCHESTRATOR, "gotr1-kubeflow").id
-        )
-        result.schedules = [
-            {
-                "id": str(s.id),
-                "cron": s.cron_expression,
-                "active": s.active,
-                "orchestrator": str(s.orchestrator_id),
-            }
-            for s in client.list_schedules(size=50).items
-        ]
-        result.build_images = {
-            key: item.image
-            for build in client.list_builds(size=50).items
-            for key, item in build.images.items()
-        }
-        result.snapshots = {
-            str(s.id): str(s.schedule.id) if s.schedule else None
-            for s in client.list_snapshots(named_only=False, hydrate=True, size=50).items
-        }
+        records = zenml_records("gotr1-kubeflow")
+        result.orchestrator_id = records.orchestrator_id
+        result.schedules = records.schedules
+        result.build_images = records.build_images
+        result.snapshots = records.snapshots
         yield result
 
 
