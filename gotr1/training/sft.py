@@ -99,7 +99,8 @@ def sft_loss(
     batch = policy.teacher_batch(
         [e.prompt for e in batch_examples], [e.chain for e in batch_examples], images, drop_condition
     )
-    lp = policy_or_updater.logprobs(batch, guided=False)  # SFT trains the conditional model (and its CFG twin)
+    # SFT trains the conditional model (and, through the dropped rows, its CFG twin): never guided log-probs
+    lp = policy_or_updater.logprobs(batch, guided=False)
     chain_loss = -lp.chain.sum() / batch.chain_mask.sum().clamp(min=1)
     image_loss = -lp.image.mean()
     loss = config.chain_loss_weight * chain_loss + config.image_loss_weight * image_loss
