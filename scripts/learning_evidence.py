@@ -14,7 +14,7 @@ same evaluation seed. Metrics on the held-out scenes (``--samples-per-prompt`` s
 Prints a markdown table (SFT vs GRPO per seed and metric, the mean over seeds, minutes per stage, and the
 machine's load so contention is visible) and writes ``results.json`` and ``table.md`` to ``--output``.
 
-    python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2
+    python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2 --jobs 2
     python scripts/learning_evidence.py --output outputs/cfg --seeds 0 --cfg-sweep 1 2 3 5 --skip-grpo
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import time
@@ -113,6 +114,13 @@ def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dic
     return result
 
 
+def _run_seed_job(job: tuple[EmbeddedConfig, argparse.Namespace]) -> dict[str, Any]:
+    """One seed in a worker process (its own torch threads and its own peak memory)."""
+    config, args = job
+    torch.set_num_threads(args.threads)
+    return run_seed(config, args.output / f"seed-{config.seed}", args)
+
+
 def _rel(a: float, b: float) -> str:
     return f"{(b - a) / a:+.0%}" if a else "n/a"
 
@@ -154,21 +162,24 @@ def main() -> None:
     )
     parser.add_argument("--cfg-sweep", type=float, nargs="*", default=[], help="CFG scales to try on SFT")
     parser.add_argument("--skip-grpo", action="store_true", help="SFT and its evaluation only")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per seed")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="seeds trained at once, one process each (a 2-core machine: 2)"
+    )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     overrides: dict[str, Any] = {}
     if args.config:
         import yaml
 
         overrides = yaml.safe_load(args.config.read_text()) or {}
     args.output.mkdir(parents=True, exist_ok=True)
-    results = []
-    for seed in args.seeds:
-        config = EmbeddedConfig.from_dict({**overrides, "seed": seed})
-        results.append(run_seed(config, args.output / f"seed-{seed}", args))
-        (args.output / "results.json").write_text(json.dumps(results, indent=2))
-        print(table(results[-1:]), flush=True)
+    results: list[dict[str, Any]] = []
+    jobs = [(EmbeddedConfig.from_dict({**overrides, "seed": seed}), args) for seed in args.seeds]
+    with multiprocessing.get_context("spawn").Pool(max(1, args.jobs)) as pool:
+        for result in pool.imap(_run_seed_job, jobs):
+            results.append(result)
+            (args.output / "results.json").write_text(json.dumps(results, indent=2))
+            print(table(results[-1:]), flush=True)
     text = table(results)
     (args.output / "table.md").write_text(text + "\n")
     print(text)
