@@ -1,5 +1,6 @@
 """Which policy and judge a run uses: the embedded default (tiny Janus, verifier judge) or full scale
-(Janus-Pro, an MLLM judge served over HTTP). Plain mappings from the pipeline config map onto these."""
+(Janus-Pro, an MLLM judge served over HTTP or run in-process). Plain mappings from the pipeline config map onto
+these."""
 
 from __future__ import annotations
 
@@ -47,7 +48,21 @@ class PolicySpec:
 
 @dataclass(frozen=True)
 class JudgeSpec:
-    """``verifier``: exact scores from scene specs. ``http``: an OpenAI-compatible server (vLLM)."""
+    """Which judge scores the rollouts.
+
+    Kinds and the fields each reads:
+
+    - ``verifier``: exact scores from the synthetic world's scene specs (no fields).
+    - ``http``: GoT-R1's MLLM judge served by an OpenAI-compatible server (vLLM): ``base_url`` (required),
+      ``model``, ``api_key_env`` (the name of the variable holding the key, never the key), ``timeout_s``,
+      ``max_retries``, ``max_concurrency``.
+    - ``qwen_local``: the same judge with Qwen2.5-VL run in this process by transformers
+      (:class:`gotr1.judges.qwen_local.QwenVLBackend`): ``path`` (required: a local folder or a hub id),
+      ``device`` (``"cuda"``, ``"cuda:1"``, ``"cpu"``; default CUDA when available), ``batch_size`` (requests per
+      ``generate`` call), ``max_new_tokens`` (per reply).
+
+    Unknown keys are an error (:meth:`from_dict`); numbers are checked here whatever the kind.
+    """
 
     kind: str = "verifier"
     base_url: str | None = None
@@ -56,12 +71,33 @@ class JudgeSpec:
     timeout_s: float = 60.0
     max_retries: int = 3
     max_concurrency: int = 16
+    path: str | None = None
+    device: str | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 512
 
     def __post_init__(self) -> None:
-        if self.kind not in ("verifier", "http"):
-            raise ValueError(f"judge.kind must be 'verifier' or 'http', got {self.kind!r}")
+        if self.kind not in ("verifier", "http", "qwen_local"):
+            raise ValueError(f"judge.kind must be 'verifier', 'http' or 'qwen_local', got {self.kind!r}")
         if self.kind == "http" and not self.base_url:
             raise ValueError("judge.base_url is required for kind 'http'")
+        if self.kind == "qwen_local" and not (isinstance(self.path, str) and self.path.strip()):
+            raise ValueError(
+                "judge.path is required for kind 'qwen_local' (a local folder or a hub id of a Qwen2.5-VL "
+                f"checkpoint), got {self.path!r}"
+            )
+        for name in ("batch_size", "max_new_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"judge.{name} must be an integer >= 1, got {value!r}")
+        if self.device is not None:
+            message = f"judge.device must name a torch device such as 'cuda', 'cuda:1' or 'cpu', got {self.device!r}"
+            if not isinstance(self.device, str):
+                raise ValueError(message)
+            try:
+                torch.device(self.device)
+            except RuntimeError as err:
+                raise ValueError(message) from err
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> JudgeSpec:
@@ -76,11 +112,21 @@ def build_judge(spec: JudgeSpec, codec: ImageCodec) -> Judge:
 
         if not isinstance(codec, GridCodec):
             raise ValueError(
-                "the verifier judge scores synthetic-world images; use judge.kind 'http' at full scale"
+                "the verifier judge scores synthetic-world images; use judge.kind 'http' or 'qwen_local' at "
+                "full scale"
             )
         return VerifierJudge(codec)
-    from gotr1.judges.http import HTTPJudgeConfig, OpenAIChatBackend
     from gotr1.judges.mllm import MLLMJudge
+
+    if spec.kind == "qwen_local":
+        from gotr1.judges.qwen_local import QwenVLBackend
+
+        assert spec.path is not None
+        backend = QwenVLBackend(
+            spec.path, device=spec.device, batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens
+        )
+        return MLLMJudge(backend, to_pil=codec.to_pil)
+    from gotr1.judges.http import HTTPJudgeConfig, OpenAIChatBackend
 
     assert spec.base_url is not None
     config = HTTPJudgeConfig(
