@@ -11,6 +11,7 @@ left padding it got; the causal mask is by column, the padding mask by ``mask``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -33,6 +34,65 @@ def sample(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     seed gives the same rollout on any device."""
     probs = torch.softmax(logits.float(), dim=-1).cpu()
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``[..., V]`` logits and ``[...]`` tokens -> ``[...]`` log-softmax at the tokens."""
+    return torch.gather(torch.log_softmax(logits, dim=-1), -1, tokens[..., None]).squeeze(-1)
+
+
+def sample_chains(
+    decoder: StepDecoder,
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    head: Callable[[torch.Tensor], torch.Tensor],
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    budget: int,
+    temperature: float,
+    pad_id: int,
+    stop_id: int,
+    generator: torch.Generator,
+) -> tuple[list[list[int]], list[list[float]], list[list[bool]]]:
+    """The reasoning phase shared by every policy: sample from ``head`` until ``stop_id`` (``<begin_of_image>``) or
+    ``budget`` tokens, rows that stopped feeding padding (unattended) while the others go on.
+
+    Args:
+        decoder: a fresh :class:`StepDecoder` sized for ``ids.shape[1] + budget``.
+        embed: token ids ``[N, L]`` -> input embeddings.
+        head: hidden states ``[N, H]`` -> text logits ``[N, V]``.
+        ids, mask: ``[N, L]`` left-padded prompts and their attention mask.
+
+    Returns:
+        Per row: the chain's token ids, their log-probs at ``temperature``, and which are trained; a chain cut by
+        the budget gets ``stop_id`` appended (attended, not trained, log-prob 0).
+    """
+    n = ids.shape[0]
+    hidden = decoder.prefill(embed(ids), mask)
+    tokens = torch.full((n, budget), pad_id, dtype=torch.long, device=ids.device)
+    lps = torch.zeros(n, budget, device=ids.device)
+    done = torch.zeros(n, dtype=torch.bool, device=ids.device)
+    lengths = torch.zeros(n, dtype=torch.long, device=ids.device)
+    for t in range(budget):
+        logits = head(hidden).float() / temperature
+        token = sample(logits, generator)
+        tokens[:, t], lps[:, t] = token, token_logprobs(logits, token)
+        lengths += (~done).long()
+        done |= token == stop_id
+        if bool(done.all()) or t + 1 == budget:
+            break
+        feed = torch.where(done, torch.full_like(token, pad_id), token)
+        hidden = decoder.step(embed(feed[:, None]), ~done)
+    chains, chain_lps, trained = [], [], []
+    for row, row_lp, length in zip(tokens.tolist(), lps.tolist(), lengths.tolist(), strict=True):
+        chain, chain_lp = row[:length], row_lp[:length]
+        flags = [True] * length
+        if chain[-1] != stop_id:
+            chain, chain_lp, flags = [*chain, stop_id], [*chain_lp, 0.0], [*flags, False]
+        chains.append(chain)
+        chain_lps.append(chain_lp)
+        trained.append(flags)
+    return chains, chain_lps, trained
 
 
 class StepDecoder:

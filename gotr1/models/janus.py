@@ -38,12 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import JanusForConditionalGeneration, PreTrainedTokenizerFast
 
 from gotr1.models.base import ImageCodec, Rollout, SpanLogprobs
 from gotr1.models.codecs import codec_from_dict, codec_to_dict
-from gotr1.models.decoding import StepDecoder, positions_from_mask, sample
+from gotr1.models.decoding import StepDecoder, positions_from_mask, sample, sample_chains, token_logprobs
 from gotr1.models.janus_config import GenerationSettings, TinyJanusConfig, tiny_janus_config
 from gotr1.models.tokenizer import format_prompt
 from gotr1.reasoning.chain import BEGIN_OF_IMAGE
@@ -370,8 +369,8 @@ class JanusPolicy:
             image_logits = image_logits[n:] + w * (image_logits[:n] - image_logits[n:])
         else:
             text_logits, image_logits = self.span_logits(rollout)
-        chain_lp = _token_logprobs(text_logits / t_text, rollout.chain_ids)
-        image_lp = _token_logprobs(image_logits / t_image, rollout.image_ids)
+        chain_lp = token_logprobs(text_logits / t_text, rollout.chain_ids)
+        image_lp = token_logprobs(image_logits / t_image, rollout.image_ids)
         return SpanLogprobs(chain_lp * rollout.chain_mask, image_lp)
 
     def span_logits(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
@@ -453,37 +452,24 @@ class JanusPolicy:
     ) -> tuple[list[list[int]], list[list[float]], list[list[bool]]]:
         """Text phase: sample until ``<begin_of_image>`` or ``max_chain_tokens``; returns token rows, their
         log-probs and which are trained (an appended ``<begin_of_image>`` is not)."""
-        n, budget = len(prompt_rows), self.generation.max_chain_tokens
         ids, mask = self._pack(prompt_rows)
+        budget = self.generation.max_chain_tokens
         decoder = StepDecoder(self.model.model.language_model, self.generation.cache, ids.shape[1] + budget)
-        hidden = decoder.prefill(self._embed_text(ids), mask)
-        tokens = torch.full((n, budget), self.pad_id, dtype=torch.long, device=self.device)
-        lps = torch.zeros(n, budget, device=self.device)
-        done = torch.zeros(n, dtype=torch.bool, device=self.device)
-        lengths = torch.zeros(n, dtype=torch.long, device=self.device)
-        for t in range(budget):
-            logits = self.model.lm_head(hidden).float() / self.generation.text_temperature
-            token = sample(logits, gen)
-            tokens[:, t], lps[:, t] = token, _token_logprobs(logits, token)
-            lengths += (~done).long()
-            done |= token == self.boi_id
-            if bool(done.all()) or t + 1 == budget:
-                break
-            feed = torch.where(done, torch.full_like(token, self.pad_id), token)
-            hidden = decoder.step(self._embed_text(feed[:, None]), ~done)
-        chains, chain_lps, trained = [], [], []
-        for row, row_lp, length in zip(tokens.tolist(), lps.tolist(), lengths.tolist(), strict=True):
-            chain, chain_lp = row[:length], row_lp[:length]
-            flags = [True] * length
-            if chain[-1] != self.boi_id:  # length limit: <begin_of_image> appended, attended, not trained
-                chain, chain_lp, flags = [*chain, self.boi_id], [*chain_lp, 0.0], [*flags, False]
-            chains.append(chain)
-            chain_lps.append(chain_lp)
-            trained.append(flags)
-        return chains, chain_lps, trained
+        return sample_chains(
+            decoder,
+            self._embed_text,
+            self.model.lm_head,
+            ids,
+            mask,
+            budget=budget,
+            temperature=self.generation.text_temperature,
+            pad_id=self.pad_id,
+            stop_id=self.boi_id,
+            generator=gen,
+        )
 
     def _sample_image(self, batch: Rollout, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image phase: ``Li`` tokens from the image head with CFG; the conditional log-probs are recorded."""
+        """Image phase: ``Li`` tokens from the image head with CFG; their log-probs as ``generation.image_logprobs`` says."""
         n, li, cfg = len(batch), self.codec.num_tokens, self.generation.cfg_scale
         ids = torch.cat([batch.prompt_ids, batch.chain_ids], dim=1)
         mask = torch.cat([batch.prompt_mask, batch.chain_attention], dim=1)
@@ -504,7 +490,7 @@ class JanusPolicy:
             guided = logits[n:] + cfg * (cond - logits[n:]) if use_cfg else cond
             token = sample(guided / temperature, gen)
             scored = guided if self.generation.guided else cond
-            tokens[:, k], lps[:, k] = token, _token_logprobs(scored / temperature, token)
+            tokens[:, k], lps[:, k] = token, token_logprobs(scored / temperature, token)
             if k + 1 == li:
                 break
             step = torch.cat([token, token]) if use_cfg else token
@@ -559,8 +545,3 @@ class JanusPolicy:
 
             policy._peft = PeftModel.from_pretrained(model, path / "adapter", is_trainable=True)
         return policy
-
-
-def _token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``[..., V]`` logits and ``[...]`` tokens -> ``[...]`` log-softmax at the tokens."""
-    return torch.gather(F.log_softmax(logits, dim=-1), -1, tokens[..., None]).squeeze(-1)

@@ -13,6 +13,7 @@ import torch
 
 from gotr1.models.base import Rollout, SpanLogprobs
 from gotr1.models.janus import JanusPolicy
+from gotr1.models.planner import PlannerPolicy
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -31,7 +32,7 @@ __all__ = [
 
 
 def make_optimizer(
-    policy: JanusPolicy,
+    policy: JanusPolicy | PlannerPolicy,
     lr: float,
     weight_decay: float,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -78,9 +79,13 @@ def batch_indices(n: int, batch_size: int, position: int, seed: int) -> np.ndarr
     return np.asarray(out, dtype=np.int64)
 
 
-def restore_policy(policy: JanusPolicy, checkpoint_policy_dir: Path) -> None:
+def restore_policy(policy: JanusPolicy | PlannerPolicy, checkpoint_policy_dir: Path) -> None:
     """Load a checkpoint's weights (the adapters only, with LoRA) into ``policy`` in place."""
-    restored = JanusPolicy.from_pretrained(checkpoint_policy_dir)
+    restored: JanusPolicy | PlannerPolicy
+    if isinstance(policy, PlannerPolicy):  # the live executor is reused, not reloaded
+        restored = PlannerPolicy.from_pretrained(checkpoint_policy_dir, executor=policy.executor)
+    else:
+        restored = JanusPolicy.from_pretrained(checkpoint_policy_dir)
     if policy.has_lora:
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -94,7 +99,7 @@ class LogprobModule(torch.nn.Module):
     wrapper (DDP, a DeepSpeed engine) sees the forward pass it has to synchronise. Its parameters are the
     policy model's own."""
 
-    def __init__(self, policy: JanusPolicy) -> None:
+    def __init__(self, policy: JanusPolicy | PlannerPolicy) -> None:
         super().__init__()
         self.policy = policy
         self.model = policy.model
@@ -122,7 +127,7 @@ class Updater:
 
     def __init__(
         self,
-        policy: JanusPolicy,
+        policy: JanusPolicy | PlannerPolicy,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         max_grad_norm: float,

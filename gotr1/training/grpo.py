@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from gotr1.judges.base import Judge, JudgeRequest, Verdict
 from gotr1.models.base import Rollout, SpanLogprobs
 from gotr1.models.janus import JanusPolicy
+from gotr1.models.planner import PlannerPolicy
 from gotr1.reasoning.chain import GoTChain, parse
 from gotr1.rewards import RewardBreakdown, combine
 from gotr1.scenes.spec import SceneSpec
@@ -174,7 +175,7 @@ def grpo_loss(
 
 def run_grpo(
     config: GRPOConfig,
-    policy: JanusPolicy,
+    policy: JanusPolicy | PlannerPolicy,
     prompts: Sequence[PromptItem],
     judge: Judge,
     output_dir: str | Path,
@@ -187,7 +188,8 @@ def run_grpo(
 
     Args:
         config: the GRPO settings (also the rollout's temperatures, CFG and chain budget).
-        policy: the SFT checkpoint (``JanusPolicy.from_pretrained``) or a pretrained Janus-Pro; LoRA adapters
+        policy: the SFT checkpoint (``JanusPolicy.from_pretrained``), a pretrained Janus-Pro, or a planner +
+            executor (:class:`gotr1.models.planner.PlannerPolicy`, trained on its chain only); LoRA adapters
             are added when ``config.lora_rank`` (the reference is then the adapters disabled), otherwise a
             frozen copy of the starting weights is the reference.
         prompts: the RL prompts (with scene specs for the verifier judge).
@@ -207,6 +209,10 @@ def run_grpo(
     if not prompts:
         raise ValueError("run_grpo needs at least one prompt")
     out = Path(output_dir)
+    # A policy without trainable image tokens (the planner + executor family: the image span holds what a frozen
+    # executor drew, with no log-probs) is trained on its chain only: its image span weighs 0 in the loss.
+    trains_image = getattr(policy, "trains_image_tokens", True)
+    loss_config = config if trains_image else replace(config, image_weight=0.0)
     policy.generation = replace(
         policy.generation,
         text_temperature=config.text_temperature,
@@ -274,7 +280,9 @@ def run_grpo(
         old = updater.no_grad_logprobs(rollout) if config.inner_iterations > 1 else None
         ref = updater.no_grad_logprobs(rollout, reference=True) if config.beta > 0 else None
         # Whole-batch normalisers, so the micro-batch losses add up to the batch's loss.
-        weights = grpo_math.span_weights(rollout.chain_mask, rollout.image_ids.shape[1], 1.0, 1.0)
+        weights = grpo_math.span_weights(
+            rollout.chain_mask, rollout.image_ids.shape[1], 1.0, 1.0 if trains_image else 0.0
+        )
         weights = weights * valid[:, None]
         num_sequences = int((weights.sum(1) > 0).sum()) if config.loss_aggregation == "grpo" else n
         num_tokens = float((weights != 0).sum())
@@ -294,7 +302,7 @@ def run_grpo(
                     sub.chain_mask,
                     advantages[rows],
                     valid[rows],
-                    config,
+                    loss_config,
                     num_sequences,
                     num_tokens,
                 )

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+import gotr1.models.decoding as decoding
 import gotr1.models.janus as janus
 from gotr1.models.janus import JanusPolicy, unconditional_ids
 from gotr1.models.tokenizer import format_prompt
@@ -16,10 +17,11 @@ from tests.models.conftest import CODEC, PROMPTS
 
 
 def forcing_sampler(policy: JanusPolicy, ends: dict[int, int]) -> Callable[..., torch.Tensor]:
-    """The real sampler, except that row ``r`` draws ``<begin_of_image>`` at text step ``ends[r]``: chains of
+    """The real sampler of the reasoning phase (:func:`gotr1.models.decoding.sample_chains`), except that row ``r``
+    draws ``<begin_of_image>`` at text step ``ends[r]``: chains of
     different lengths from an untrained model (whose chains otherwise all run to the limit)."""
     calls = {"text": 0}
-    real = janus.sample
+    real = decoding.sample
 
     def spy(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         token = real(logits, generator)
@@ -36,7 +38,7 @@ def forcing_sampler(policy: JanusPolicy, ends: dict[int, int]) -> Callable[..., 
 def test_rollout_layout_grouping_and_begin_of_image(
     policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(janus, "sample", forcing_sampler(policy, {0: 1, 3: 5}))
+    monkeypatch.setattr(decoding, "sample", forcing_sampler(policy, {0: 1, 3: 5}))
     r = policy.rollout(PROMPTS[:2], group_size=3, seed=0)
     n, lc = 6, r.chain_ids.shape[1]
     assert len(r) == n and r.prompts == PROMPTS[:2] and r.group_size == 3
@@ -65,7 +67,7 @@ def test_rollout_layout_grouping_and_begin_of_image(
 def test_recomputed_logprobs_equal_sampling_logprobs(
     policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(janus, "sample", forcing_sampler(policy, {0: 0, 2: 3, 5: 7}))
+    monkeypatch.setattr(decoding, "sample", forcing_sampler(policy, {0: 0, 2: 3, 5: 7}))
     policy.generation = replace(policy.generation, text_temperature=0.7, image_temperature=1.3)
     r = policy.rollout(PROMPTS, 2, seed=1)
     assert len(set(r.chain_mask.sum(1).tolist())) > 2  # different chain lengths, so different padding
