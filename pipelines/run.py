@@ -38,7 +38,6 @@ def local_environment(state: Path) -> str:
         "GX_ANALYTICS_ENABLED": "false",
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
-        "GOTR1_TORCH_THREADS": "1",  # see steps._config.apply_torch_threads
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
