@@ -60,9 +60,9 @@ format: install
 benchmark: install
 	$(BIN)/python benchmarks/grpo_step.py
 
-## learn      SFT vs GRPO on held-out scenes, three seeds, two at a time (about 15 minutes a seed)
+## learn      SFT vs GRPO on held-out scenes, three seeds (about 12 minutes a seed on 2 idle cores)
 learn: install
-	$(BIN)/python scripts/learning_evidence.py --config scripts/embedded_learning.yaml --output outputs/learning --seeds 0 1 2 --jobs 2
+	$(BIN)/python scripts/learning_evidence.py --config scripts/embedded_learning.yaml --output outputs/learning --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) .gotr1 .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,8 @@ same evaluation seed. Metrics on the held-out scenes (``--samples-per-prompt`` s
 Prints a markdown table (SFT vs GRPO per seed and metric, the mean over seeds, minutes per stage, and the
 machine's load so contention is visible) and writes ``results.json`` and ``table.md`` to ``--output``.
 
-    python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2 --jobs 2
+    python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2
+    python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2 --jobs 2 --threads 1  # 2 at once
     python scripts/learning_evidence.py --output outputs/cfg --seeds 0 --cfg-sweep 1 2 3 5 --skip-grpo
 """
 
@@ -117,7 +118,8 @@ def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dic
 def _run_seed_job(job: tuple[EmbeddedConfig, argparse.Namespace]) -> dict[str, Any]:
     """One seed in a worker process (its own torch threads and its own peak memory)."""
     config, args = job
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return run_seed(config, args.output / f"seed-{config.seed}", args)
 
 
@@ -162,7 +164,9 @@ def main() -> None:
     )
     parser.add_argument("--cfg-sweep", type=float, nargs="*", default=[], help="CFG scales to try on SFT")
     parser.add_argument("--skip-grpo", action="store_true", help="SFT and its evaluation only")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per seed")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads per seed (0: torch's default, one per core)"
+    )
     parser.add_argument(
         "--jobs", type=int, default=1, help="seeds trained at once, one process each (a 2-core machine: 2)"
     )
