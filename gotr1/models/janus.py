@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from transformers import JanusForConditionalGeneration, PreTrainedTokenizerFast
 
+from gotr1.models.adapters import TrainablePolicyMixin
 from gotr1.models.base import ImageCodec, Rollout, SpanLogprobs
 from gotr1.models.codecs import codec_from_dict, codec_to_dict
 from gotr1.models.decoding import StepDecoder, positions_from_mask, sample, sample_chains, token_logprobs
@@ -99,7 +100,7 @@ def _with_unconditional_twins(rollout: Rollout, pad_id: int) -> Rollout:
     )
 
 
-class JanusPolicy:
+class JanusPolicy(TrainablePolicyMixin):
     """A Janus model, its tokenizer and its image codec, behind the :class:`gotr1.models.base.Policy` seam.
 
     Attributes:
@@ -147,14 +148,6 @@ class JanusPolicy:
         )
         return cls(JanusForConditionalGeneration(config).float(), tokenizer, codec, generation)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def has_lora(self) -> bool:
-        return self._peft is not None
-
     def add_lora(
         self,
         r: int = 32,
@@ -193,40 +186,6 @@ class JanusPolicy:
         self.model = self._peft.merge_and_unload()
         self._peft = None
 
-    def freeze_reference(self) -> None:
-        """Keep a frozen copy of the current weights as the KL reference (full fine-tuning, no adapters)."""
-        ref = copy.deepcopy(self.model).eval()
-        for p in ref.parameters():
-            p.requires_grad_(False)
-        self._frozen_reference = ref
-
-    @contextmanager
-    def reference(self) -> Iterator[None]:
-        """Within the context the policy is the reference: LoRA adapters disabled, or the frozen copy swapped in.
-
-        Raises:
-            RuntimeError: neither adapters nor a frozen copy exist (full fine-tuning must call
-                :meth:`freeze_reference` before training).
-        """
-        if self._peft is not None:
-            with self._peft.disable_adapter():
-                yield
-        elif self._frozen_reference is not None:
-            live, self.model = self.model, self._frozen_reference
-            try:
-                yield
-            finally:
-                self.model = live
-        else:
-            raise RuntimeError(
-                "no reference policy: the policy has no LoRA adapters to disable; for full fine-tuning keep a "
-                "frozen copy with policy.freeze_reference() before the first update"
-            )
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """Parameters with ``requires_grad`` (the adapters only, once LoRA is added)."""
-        return [p for p in self.model.parameters() if p.requires_grad]
-
     # ----------------------------------------------------------------------------------------- batches
     def _embed_text(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
@@ -234,17 +193,6 @@ class JanusPolicy:
     def _prompt_rows(self, prompts: Sequence[str]) -> list[list[int]]:
         encoded = self.tokenizer([format_prompt(p) for p in prompts], add_special_tokens=False).input_ids
         return [[self.bos_id, *ids] for ids in encoded]
-
-    def _pack(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-pad token rows -> ``[N, L]`` ids and mask."""
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            if r:
-                ids[i, width - len(r) :] = torch.as_tensor(r, dtype=torch.long)
-                mask[i, width - len(r) :] = 1
-        return ids.to(self.device), mask.to(self.device)
 
     def _layout(
         self,

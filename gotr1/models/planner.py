@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from gotr1.models.adapters import TrainablePolicyMixin
 from gotr1.models.base import ImageCodec, Rollout, SpanLogprobs
 from gotr1.models.decoding import StepDecoder, positions_from_mask, sample_chains, token_logprobs
 from gotr1.models.executors import Executor, executor_from_dict
@@ -47,7 +48,7 @@ PLANNER_LORA_TARGETS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down
 _MARKER = "planner.json"
 
 
-class PlannerPolicy:
+class PlannerPolicy(TrainablePolicyMixin):
     """A causal-LM planner, its tokenizer and a frozen executor, behind the :class:`gotr1.models.base.Policy` seam.
 
     Attributes:
@@ -123,14 +124,6 @@ class PlannerPolicy:
         )
         return cls(LlamaForCausalLM(config).float(), tokenizer, executor, generation)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def has_lora(self) -> bool:
-        return self._peft is not None
-
     def add_lora(
         self,
         r: int = 32,
@@ -149,40 +142,6 @@ class PlannerPolicy:
         config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
         self._peft = get_peft_model(self.model, config)
 
-    def freeze_reference(self) -> None:
-        """Keep a frozen copy of the current planner as the KL reference (full fine-tuning)."""
-        ref = copy.deepcopy(self.model).eval()
-        for p in ref.parameters():
-            p.requires_grad_(False)
-        self._frozen_reference = ref
-
-    @contextmanager
-    def reference(self) -> Iterator[None]:
-        """Within the context the planner is the reference: LoRA adapters disabled, or the frozen copy.
-
-        Raises:
-            RuntimeError: neither adapters nor a frozen copy exist.
-        """
-        if self._peft is not None:
-            with self._peft.disable_adapter():
-                yield
-        elif self._frozen_reference is not None:
-            live, self.model = self.model, self._frozen_reference
-            try:
-                yield
-            finally:
-                self.model = live
-        else:
-            raise RuntimeError(
-                "no reference policy: the planner has no LoRA adapters to disable; for full fine-tuning keep a "
-                "frozen copy with policy.freeze_reference() before the first update"
-            )
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """The planner's parameters with ``requires_grad`` (the adapters only, once LoRA is added); never the
-        executor's."""
-        return [p for p in self.model.parameters() if p.requires_grad]
-
     # ----------------------------------------------------------------------------------------- batches
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         embeddings: torch.Tensor = self.model.get_input_embeddings()(ids)
@@ -192,17 +151,6 @@ class PlannerPolicy:
         encoded = self.tokenizer([format_prompt(p) for p in prompts], add_special_tokens=False).input_ids
         prefix = [] if self.bos_id is None else [self.bos_id]
         return [[*prefix, *ids] for ids in encoded]
-
-    def _pack(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-pad token rows -> ``[N, L]`` ids and mask."""
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            if r:
-                ids[i, width - len(r) :] = torch.as_tensor(r, dtype=torch.long)
-                mask[i, width - len(r) :] = 1
-        return ids.to(self.device), mask.to(self.device)
 
     # ----------------------------------------------------------------------------------------- scoring
     def logprobs(
