@@ -1,4 +1,5 @@
-"""What every trainable policy of gotr1 shares: its device, LoRA state, the KL reference and left-padded packing.
+"""What every trainable policy of gotr1 shares: its device, LoRA state, the KL reference, saving
+weights with or without adapters, and left-padded packing.
 
 :class:`gotr1.models.janus.JanusPolicy` and :class:`gotr1.models.planner.PlannerPolicy` mix this in; each sets
 ``model`` (the transformers model being trained), ``_peft`` (its peft wrapper once LoRA is added, else None),
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,6 +66,22 @@ class TrainablePolicyMixin:
                 "no reference policy: the policy has no LoRA adapters to disable; for full fine-tuning keep a "
                 "frozen copy with policy.freeze_reference() before the first update"
             )
+
+    def _save_weights(self, path: Path, merge_lora: bool) -> None:
+        """Base weights as safetensors in ``path`` and LoRA adapters in peft's format under ``path/adapter``, or
+        the adapters folded into the weights (``merge_lora``; the live policy keeps its adapters either way)."""
+        if self._peft is not None and not merge_lora:
+            self._peft.save_pretrained(path / "adapter")
+            state = {
+                k.replace(".base_layer", ""): v
+                for k, v in self._peft.get_base_model().state_dict().items()
+                if "lora_" not in k
+            }
+            self._peft.get_base_model().save_pretrained(path, state_dict=state, safe_serialization=True)
+        elif self._peft is not None:
+            copy.deepcopy(self._peft).merge_and_unload().save_pretrained(path, safe_serialization=True)
+        else:
+            self.model.save_pretrained(path, safe_serialization=True)
 
     def _pack(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad token rows -> ``[N, L]`` ids and attention mask on the policy's device."""

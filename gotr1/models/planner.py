@@ -22,7 +22,6 @@ embeddings are resized; new rows are untrained until SFT).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -324,18 +323,7 @@ class PlannerPolicy(TrainablePolicyMixin):
         LoRA adapters under ``adapter/`` (or merged with ``merge_lora=True``)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        if self._peft is not None and not merge_lora:
-            self._peft.save_pretrained(path / "adapter")
-            state = {
-                k.replace(".base_layer", ""): v
-                for k, v in self._peft.get_base_model().state_dict().items()
-                if "lora_" not in k
-            }
-            self._peft.get_base_model().save_pretrained(path, state_dict=state, safe_serialization=True)
-        elif self._peft is not None:
-            copy.deepcopy(self._peft).merge_and_unload().save_pretrained(path, safe_serialization=True)
-        else:
-            self.model.save_pretrained(path, safe_serialization=True)
+        self._save_weights(path, merge_lora)
         self.tokenizer.save_pretrained(path)
         (path / "executor.json").write_text(json.dumps(self.executor.to_dict(), indent=2))
         (path / "generation.json").write_text(json.dumps(asdict(self.generation), indent=2))
