@@ -1,9 +1,10 @@
 """What every trainable policy of gotr1 shares: its device, LoRA state, the KL reference, saving
-weights with or without adapters, and left-padded packing.
+weights with or without adapters, prompt rows in GoT-R1's template and left-padded packing.
 
 :class:`gotr1.models.janus.JanusPolicy` and :class:`gotr1.models.planner.PlannerPolicy` mix this in; each sets
 ``model`` (the transformers model being trained), ``_peft`` (its peft wrapper once LoRA is added, else None),
-``_frozen_reference`` (a frozen copy for full fine-tuning, else None) and ``pad_id``.
+``_frozen_reference`` (a frozen copy for full fine-tuning, else None), ``tokenizer``, ``pad_id`` and
+``bos_id`` (None when the tokenizer has no BOS token).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import torch
 
+from gotr1.models.tokenizer import format_prompt
+
 __all__ = ["TrainablePolicyMixin"]
 
 
@@ -24,6 +27,8 @@ class TrainablePolicyMixin:
     _peft: Any
     _frozen_reference: Any
     pad_id: int
+    bos_id: int | None
+    tokenizer: Any
 
     @property
     def device(self) -> torch.device:
@@ -82,6 +87,12 @@ class TrainablePolicyMixin:
             copy.deepcopy(self._peft).merge_and_unload().save_pretrained(path, safe_serialization=True)
         else:
             self.model.save_pretrained(path, safe_serialization=True)
+
+    def _prompt_rows(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Each prompt in GoT-R1's template, tokenized, after ``<bos>`` when the tokenizer has one."""
+        encoded = self.tokenizer([format_prompt(p) for p in prompts], add_special_tokens=False).input_ids
+        prefix = [] if self.bos_id is None else [self.bos_id]
+        return [[*prefix, *ids] for ids in encoded]
 
     def _pack(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad token rows -> ``[N, L]`` ids and attention mask on the policy's device."""

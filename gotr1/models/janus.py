@@ -44,7 +44,6 @@ from gotr1.models.base import ImageCodec, Rollout, SpanLogprobs
 from gotr1.models.codecs import codec_from_dict, codec_to_dict
 from gotr1.models.decoding import StepDecoder, positions_from_mask, sample, sample_chains, token_logprobs
 from gotr1.models.janus_config import GenerationSettings, TinyJanusConfig, tiny_janus_config
-from gotr1.models.tokenizer import format_prompt
 from gotr1.reasoning.chain import BEGIN_OF_IMAGE
 
 __all__ = ["LORA_TARGETS", "GenerationSettings", "JanusPolicy", "TinyJanusConfig", "unconditional_ids"]
@@ -188,10 +187,6 @@ class JanusPolicy(TrainablePolicyMixin):
     # ----------------------------------------------------------------------------------------- batches
     def _embed_text(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
-
-    def _prompt_rows(self, prompts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer([format_prompt(p) for p in prompts], add_special_tokens=False).input_ids
-        return [[self.bos_id, *ids] for ids in encoded]
 
     def _layout(
         self,

@@ -37,7 +37,6 @@ from gotr1.models.base import ImageCodec, Rollout, SpanLogprobs
 from gotr1.models.decoding import StepDecoder, positions_from_mask, sample_chains, token_logprobs
 from gotr1.models.executors import Executor, executor_from_dict
 from gotr1.models.janus_config import GenerationSettings, TinyJanusConfig
-from gotr1.models.tokenizer import format_prompt
 from gotr1.reasoning.chain import BEGIN_OF_IMAGE, GOT_TOKENS, GoTChain, parse
 
 __all__ = ["PLANNER_LORA_TARGETS", "PlannerPolicy"]
@@ -145,11 +144,6 @@ class PlannerPolicy(TrainablePolicyMixin):
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         embeddings: torch.Tensor = self.model.get_input_embeddings()(ids)
         return embeddings
-
-    def _prompt_rows(self, prompts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer([format_prompt(p) for p in prompts], add_special_tokens=False).input_ids
-        prefix = [] if self.bos_id is None else [self.bos_id]
-        return [[*prefix, *ids] for ids in encoded]
 
     # ----------------------------------------------------------------------------------------- scoring
     def logprobs(
