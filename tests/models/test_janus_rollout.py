@@ -79,9 +79,8 @@ def test_recomputed_logprobs_equal_sampling_logprobs(
     assert not torch.allclose(policy.logprobs(r, temperature=(1.0, 1.0)).image, r.logprobs.image, atol=1e-3)
 
 
-def test_guided_logprobs_are_the_sampling_distributions(
-    policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def record_image_logits(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    """Spy on the image phase's sampler: the list fills with the logits each image step samples from."""
     seen: list[torch.Tensor] = []
     real = janus.sample
 
@@ -91,6 +90,13 @@ def test_guided_logprobs_are_the_sampling_distributions(
         return real(logits, generator)
 
     monkeypatch.setattr(janus, "sample", spy)
+    return seen
+
+
+def test_guided_logprobs_are_the_sampling_distributions(
+    policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_image_logits(monkeypatch)
     policy.generation = replace(
         policy.generation, cfg_scale=3.0, image_temperature=1.3, image_logprobs="guided"
     )
@@ -110,15 +116,7 @@ def test_guided_logprobs_are_the_sampling_distributions(
 def test_image_tokens_are_drawn_from_guided_logits(
     policy: JanusPolicy, monkeypatch: pytest.MonkeyPatch, cfg: float
 ) -> None:
-    seen: list[torch.Tensor] = []
-    real = janus.sample
-
-    def spy(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if logits.shape[-1] == CODEC.vocab_size:
-            seen.append(logits.clone())
-        return real(logits, generator)
-
-    monkeypatch.setattr(janus, "sample", spy)
+    seen = record_image_logits(monkeypatch)
     policy.generation = replace(policy.generation, cfg_scale=cfg)
     r = policy.rollout(PROMPTS[1:], 2, seed=2)
     guided = torch.stack(seen, dim=1)  # [N, Li, V], image temperature 1
