@@ -6,8 +6,8 @@
   gotr1 evaluate --checkpoint DIR --prompts T2I-CompBench/examples/dataset/ --judge http \\
       --judge-url http://judge:8000 --output report/
 
-A checkpoint is a folder written by ``JanusPolicy.save_pretrained`` (the tiny policy or Janus-Pro; the training
-pipeline's ``.../policy`` folders). ``generate`` writes, per sample, the chain (``.chain.txt``), the image
+A checkpoint is a folder written by a policy's ``save_pretrained`` (the tiny policy, Janus-Pro or a planner with
+its executor; the training pipeline's ``.../policy`` folders). ``generate`` writes, per sample, the chain (``.chain.txt``), the image
 (``.png``) and the image with the planned boxes drawn (``.boxes.png``). ``evaluate`` writes ``report.json``
 (every score, the settings, the checkpoints, the prompt file's sha256), ``report.html`` (tables, plots, samples)
 and GenEval-format result rows (``geneval_<model>_<plan|image>.jsonl``, readable by GenEval's
@@ -26,7 +26,11 @@ from typing import Any
 
 __all__ = ["build_parser", "main"]
 
-_CHECKPOINT_FILES = ("config.json", "codec.json", "generation.json")
+# What save_pretrained writes: a Janus policy's codec.json, or a planner's executor.json and planner.json.
+_CHECKPOINT_FILES = {
+    "janus": ("config.json", "codec.json", "generation.json"),
+    "planner": ("config.json", "executor.json", "generation.json", "planner.json"),
+}
 
 
 class UsageError(Exception):
@@ -39,7 +43,8 @@ def _check_checkpoint(path: Path, flag: str) -> Path:
         raise UsageError(f"{flag} {path}: no such folder")
     if not path.is_dir():
         raise UsageError(f"{flag} {path}: not a folder (a checkpoint is the folder save_pretrained wrote)")
-    missing = [f for f in _CHECKPOINT_FILES if not (path / f).is_file()]
+    family = "planner" if (path / "planner.json").is_file() else "janus"
+    missing = [f for f in _CHECKPOINT_FILES[family] if not (path / f).is_file()]
     if missing:
         hint = next(
             (
@@ -99,7 +104,7 @@ def _fraction(text: str) -> float:
 def _load_policy(path: Path, args: argparse.Namespace) -> Any:
     import torch
 
-    from gotr1.models.janus import JanusPolicy
+    from gotr1.backends import load_trained_policy
 
     device = args.device
     if device == "auto":
@@ -111,7 +116,7 @@ def _load_policy(path: Path, args: argparse.Namespace) -> Any:
         kwargs["dtype"] = getattr(torch, args.dtype)
     elif device == "cuda":
         kwargs["dtype"] = torch.bfloat16
-    policy = JanusPolicy.from_pretrained(path, **kwargs)
+    policy = load_trained_policy(path, **kwargs)
     policy.model.to(device)
     return policy
 

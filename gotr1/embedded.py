@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from gotr1.data.curation import tokens_from_text
+from gotr1.models.base import ImageCodec
 from gotr1.models.janus import GenerationSettings, JanusPolicy, TinyJanusConfig
 from gotr1.models.tokenizer import build_tokenizer
 from gotr1.scenes.spec import COLORS, RELATIONS, SceneSpec
@@ -27,6 +28,7 @@ __all__ = [
     "EmbeddedConfig",
     "PromptItem",
     "eval_specs",
+    "generation_settings",
     "new_tiny_policy",
     "rl_prompts",
     "sft_examples",
@@ -113,16 +115,23 @@ def eval_specs(config: EmbeddedConfig) -> list[SceneSpec]:
     ]
 
 
-def new_tiny_policy(config: EmbeddedConfig, corpus: list[str]) -> JanusPolicy:
-    """A fresh tiny Janus whose tokenizer covers ``corpus`` and the world's vocabulary."""
-    tokenizer = build_tokenizer([*corpus, *world_vocabulary(config.world)])
-    generation = GenerationSettings(
+def generation_settings(config: EmbeddedConfig, guidance: bool = True) -> GenerationSettings:
+    """The sampling settings of ``config.grpo`` (chain budget, temperatures, CFG scale; ``guidance=False``: no
+    CFG, for a planner whose executor draws the image)."""
+    return GenerationSettings(
         max_chain_tokens=config.grpo.max_chain_tokens,
         text_temperature=config.grpo.text_temperature,
         image_temperature=config.grpo.image_temperature,
-        cfg_scale=config.grpo.cfg_scale,
+        cfg_scale=config.grpo.cfg_scale if guidance else 1.0,
     )
-    return JanusPolicy.tiny(tokenizer, config.world.codec(), config.model, generation, seed=config.seed)
+
+
+def new_tiny_policy(config: EmbeddedConfig, corpus: list[str]) -> JanusPolicy:
+    """A fresh tiny Janus whose tokenizer covers ``corpus`` and the world's vocabulary."""
+    tokenizer = build_tokenizer([*corpus, *world_vocabulary(config.world)])
+    return JanusPolicy.tiny(
+        tokenizer, config.world.codec(), config.model, generation_settings(config), seed=config.seed
+    )
 
 
 def prompt_frame(items: list[PromptItem]) -> pd.DataFrame:
@@ -143,9 +152,41 @@ def prompt_items(frame: pd.DataFrame) -> list[PromptItem]:
     ]
 
 
-def sft_examples_from_frame(frame: pd.DataFrame) -> list[SFTExample]:
-    """Curated records with inline image tokens as SFT examples."""
+def sft_examples_from_frame(
+    frame: pd.DataFrame, codec: ImageCodec | None = None, *, images: bool = True
+) -> list[SFTExample]:
+    """Curated records as SFT examples, checked against the policy's ``codec`` before any training.
+
+    A record's image is its ``image_tokens`` when it has them (the synthetic world), else its ``image_uri`` file,
+    encoded by ``codec.encode_images`` when its batch is built (real GoT data with Janus-Pro's VQ:
+    :func:`gotr1.training.sft.image_batch`). ``images=False``: the images are not needed (a planner trains its
+    chain only).
+
+    Raises:
+        ValueError: a record has neither tokens nor an image file, only a file and ``codec`` cannot encode image
+            files, or a number of tokens other than ``codec.num_tokens`` (the record's id is in the message).
+    """
+    ids, prompts, chains = (frame[c].astype(str).tolist() for c in ("id", "prompt", "chain"))
+    if not images:
+        return [SFTExample(p, c) for p, c in zip(prompts, chains, strict=True)]
+    tokens = [tokens_from_text(t) if t.strip() else [] for t in frame["image_tokens"].astype(str)]
+    uris = [u.strip() for u in frame["image_uri"].astype(str)]
+    missing = [i for i, t in enumerate(tokens) if not t]
+    for i in missing:
+        if not uris[i]:
+            raise ValueError(f"record {ids[i]!r} has neither image tokens nor an image file")
+    if missing and not hasattr(codec, "encode_images"):
+        raise ValueError(
+            f"record {ids[missing[0]]!r} ({len(missing)} in all) has an image file but no image tokens, and "
+            f"{'no codec' if codec is None else type(codec).__name__} can encode image files (Janus-Pro's VQ can)"
+        )
+    expected = None if codec is None else codec.num_tokens
+    for record_id, row in zip(ids, tokens, strict=True):
+        if row and expected is not None and len(row) != expected:
+            raise ValueError(
+                f"record {record_id!r} has {len(row)} image tokens; the policy's {type(codec).__name__} makes "
+                f"{expected} an image"
+            )
     return [
-        SFTExample(str(p), str(c), tokens_from_text(t))
-        for p, c, t in zip(frame["prompt"], frame["chain"], frame["image_tokens"], strict=True)
+        SFTExample(p, c, t, "" if t else u) for p, c, t, u in zip(prompts, chains, tokens, uris, strict=True)
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gotr1.backends import PolicySpec
 from steps.curate_data import curate_data
 from steps.fingerprint_sources import fingerprint_sources
 from steps.load_sources import load_sources
@@ -27,7 +28,10 @@ def data_stage(  # type: ignore[no-untyped-def]
     return records, train_rl_prompts, eval_prompts
 
 
-def is_full_scale(config: dict[str, Any] | None) -> bool:
-    """Full scale (a pretrained Janus-Pro from ``config.policy``) skips the tiny SFT warm-up: GRPO starts from
-    the configured checkpoint, which has had its SFT upstream (GoT-R1's release)."""
-    return (config or {}).get("policy", {}).get("kind", "tiny") != "tiny"
+def runs_sft(config: dict[str, Any] | None, got_records: list[str] | None) -> bool:
+    """Whether a pipeline trains SFT before GRPO: always for a policy trained from scratch (the tiny Janus, a
+    tiny planner); for a pretrained one (Janus-Pro, a planner from ``policy.path``) when GoT records are given
+    to fine-tune it on. Otherwise GRPO starts from the configured checkpoint (e.g. GoT-R1's release, whose SFT
+    was done upstream)."""
+    spec = PolicySpec.from_dict((config or {}).get("policy"))
+    return spec.trained_from_scratch or bool(got_records)

@@ -1,6 +1,7 @@
 """Data curation, SFT warm-up (reused from the cache when unchanged), then GRPO with the dual-stage rewards.
 
-At full scale (``config.policy.kind: janus_pro``) GRPO starts from the configured checkpoint and SFT is skipped.
+A pretrained policy (``config.policy``: Janus-Pro, a planner with a ``path``) is fine-tuned by SFT only when GoT records
+are given (``got_records``); otherwise GRPO starts from its checkpoint (:func:`pipelines._data.runs_sft`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from zenml import pipeline
 
-from pipelines._data import data_stage, is_full_scale
+from pipelines._data import data_stage, runs_sft
 from steps.train_grpo import train_grpo
 from steps.train_sft import train_sft
 
@@ -22,5 +23,5 @@ def grpo_pipeline(
     rl_prompt_files: list[str] | None = None,
 ) -> None:
     records, rl_prompts, _ = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
-    sft = None if is_full_scale(config) else train_sft(records, config)[0]
+    sft = train_sft(records, config)[0] if runs_sft(config, got_records) else None
     train_grpo(sft, rl_prompts, config)

@@ -24,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["local_environment", "run_embedded_default", "summary"]
 
+_TRAINED = {
+    "tiny": "tiny Janus policy on the synthetic world, SFT -> GRPO",
+    "planner": "planner + executor policy (config.policy), SFT -> GRPO",
+    "janus_pro": "Janus-Pro (config.policy), GRPO (after SFT when given GoT records)",
+}
+
 
 def local_environment(state: Path) -> str:
     """Point ZenML, MLflow and the trainers at folders under ``state`` (before ZenML's first use); returns the
@@ -73,6 +79,8 @@ def summary(run_id: Any, seconds: float) -> dict[str, Any]:
     from gotr1.evaluation.rollouts import HEADLINE_METRICS
 
     run = Client().get_pipeline_run(run_id)
+    config = (run.config.parameters or {}).get("config") or {}
+    policy = (config.get("policy") or {}).get("kind", "tiny")
     metrics = run.steps["evaluate"].outputs["evaluation_metrics"][0].load()
     decision = run.steps["gate"].outputs["gate_decision"][0].load()
     register = run.steps["register"]
@@ -80,6 +88,7 @@ def summary(run_id: Any, seconds: float) -> dict[str, Any]:
         Client().get_model_version("gotr1", register.model_version.id) if register.model_version else None
     )
     return {
+        "trained": _TRAINED.get(policy, policy),
         "run": run.name,
         "status": str(run.status.value),
         "minutes": seconds / 60,
@@ -96,9 +105,7 @@ def summary(run_id: Any, seconds: float) -> dict[str, Any]:
 
 def print_summary(result: dict[str, Any], state: Path) -> None:
     line = "=" * 78
-    print(
-        f"\n{line}\ntrained: tiny Janus policy on the synthetic world, SFT -> GRPO (verifier judge), pipeline run"
-    )
+    print(f"\n{line}\ntrained: {result['trained']}, pipeline run")
     print(f"         {result['run']} ({result['status']}) in {result['minutes']:.1f} min")
     if result["cached_steps"]:
         print(f"         reused from the cache: {', '.join(result['cached_steps'])}")

@@ -1,4 +1,5 @@
-"""Data curation, then the SFT warm-up of the tiny policy."""
+"""Data curation, then the SFT warm-up: the tiny policy from scratch, or ``config.policy`` (Janus-Pro on GoT records
+whose images are VQ-encoded from their files, a planner on chains)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The whole loop: data -> SFT -> GRPO -> evaluate -> gate -> register (ZenML model `gotr1`, mirrored to MLflow).
 
-At full scale (``config.policy.kind: janus_pro``) GRPO starts from the configured checkpoint and SFT is skipped.
+A pretrained policy (``config.policy``: Janus-Pro, a planner with a ``path``) is fine-tuned by SFT only when GoT records
+are given (``got_records``); otherwise GRPO starts from its checkpoint (:func:`pipelines._data.runs_sft`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from zenml import pipeline
 
-from pipelines._data import data_stage, is_full_scale
+from pipelines._data import data_stage, runs_sft
 from steps.evaluate import evaluate
 from steps.gate import gate
 from steps.register import register
@@ -31,7 +32,7 @@ def training_pipeline(
     samples_per_prompt: int = 2,
 ) -> None:
     records, rl_prompts, eval_prompts = data_stage(config, got_records, eval_prompt_files, rl_prompt_files)
-    sft = None if is_full_scale(config) else train_sft(records, config)[0]
+    sft = train_sft(records, config)[0] if runs_sft(config, got_records) else None
     policy, _ = train_grpo(sft, rl_prompts, config)
     metrics, _ = evaluate(policy, eval_prompts, config, samples_per_prompt, baseline=sft)
     decision = gate(metrics, minimums or DEFAULT_MINIMUMS, maximums, tolerance)

@@ -110,27 +110,32 @@ def _train(
     sft_checkpoint: Path | None,
     accelerator: Accelerator | None,
 ) -> TrainingResult:
-    from gotr1.backends import JudgeSpec, PolicySpec, build_judge, load_policy
-    from gotr1.embedded import new_tiny_policy, prompt_items, sft_examples_from_frame
-    from gotr1.models.janus import JanusPolicy
+    from gotr1.backends import (
+        JudgeSpec,
+        PolicySpec,
+        build_judge,
+        initial_policy,
+        load_policy,
+        load_trained_policy,
+    )
+    from gotr1.embedded import prompt_items, sft_examples_from_frame
     from gotr1.tracking import MlflowLogger, MultiLogger
     from gotr1.training.grpo import run_grpo
     from gotr1.training.sft import run_sft
 
     apply_torch_threads()
     cfg = embedded_config(config)
+    spec = PolicySpec.from_dict(config.get("policy"))
     main = accelerator is None or accelerator.is_main_process
     logger = metrics_logger(kind, folder) if main else None
     if kind == "sft":
-        examples = sft_examples_from_frame(data)
-        policy = new_tiny_policy(cfg, [text for e in examples for text in (e.prompt, e.chain)])
+        corpus = [text for column in ("prompt", "chain") for text in data[column].astype(str)]
+        policy = initial_policy(spec, cfg, corpus)
+        trains_image = getattr(policy, "trains_image_tokens", True)
+        examples = sft_examples_from_frame(data, policy.codec, images=trains_image)
         result: Any = run_sft(cfg.sft, policy, examples, folder, logger, accelerator=accelerator)
     else:
-        policy = (
-            JanusPolicy.from_pretrained(sft_checkpoint)
-            if sft_checkpoint is not None
-            else load_policy(PolicySpec.from_dict(config.get("policy")))
-        )
+        policy = load_trained_policy(sft_checkpoint) if sft_checkpoint is not None else load_policy(spec, cfg)
         judge = build_judge(JudgeSpec.from_dict(config.get("judge")), policy.codec)
         result = run_grpo(
             cfg.grpo, policy, prompt_items(data), judge, folder, logger, accelerator=accelerator

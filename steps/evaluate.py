@@ -12,12 +12,11 @@ from zenml import log_metadata, step
 from zenml.config import CachePolicy
 from zenml.types import HTMLString
 
-from gotr1.backends import JudgeSpec, build_judge
+from gotr1.backends import JudgeSpec, build_judge, load_trained_policy
 from gotr1.embedded import prompt_items
 from gotr1.evaluation.report import render_evaluation_html
 from gotr1.evaluation.rollouts import EvalItem
 from gotr1.evaluation.suites import PromptSet, evaluate_model
-from gotr1.models.janus import JanusPolicy
 from steps._config import apply_torch_threads, embedded_config, frame_fingerprint
 
 _DEPENDS_ON = [
@@ -26,6 +25,7 @@ _DEPENDS_ON = [
     "gotr1.evaluation.geneval",
     "gotr1.judges.verifier",
     "gotr1.backends",
+    "gotr1.models.planner",
 ]
 
 
@@ -52,7 +52,7 @@ def evaluate(
     )
     models, codecs = [], []
     for name, path in candidates.items():
-        policy = JanusPolicy.from_pretrained(path)
+        policy = load_trained_policy(path)
         judge = build_judge(JudgeSpec.from_dict((config or {}).get("judge")), policy.codec)
         models.append(
             evaluate_model(

@@ -8,6 +8,7 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.config import CachePolicy
 
+from gotr1.backends import PolicySpec
 from gotr1.data.curation import (
     COLUMNS,
     load_geneval_prompts,
@@ -22,7 +23,7 @@ from gotr1.scenes.spec import SceneSpec
 from gotr1.synthetic.world import sample_dataset
 from steps._config import embedded_config
 
-_DEPENDS_ON = ["gotr1.synthetic.world", "gotr1.data.curation", "gotr1.embedded"]
+_DEPENDS_ON = ["gotr1.synthetic.world", "gotr1.data.curation", "gotr1.embedded", "gotr1.backends"]
 
 
 def _eval_items(uri: str) -> list[PromptItem]:
@@ -43,7 +44,8 @@ def load_sources(
     Annotated[pd.DataFrame, "rl_prompts"],
     Annotated[pd.DataFrame, "eval_prompts"],
 ]:
-    """GoT records (the world's, plus ``got_records`` JSONL files, local or ``s3://``), RL prompts (the world's,
+    """GoT records (the world's when ``config.policy`` draws in the synthetic world, plus ``got_records`` JSONL
+    files, local or ``s3://``), RL prompts (the world's,
     or ``rl_prompt_files``: T2I-R1's tagged JSONL, or one prompt a line such as T2I-CompBench train) and evaluation prompts (the world's
     held-out scenes, or ``eval_prompt_files``: GenEval metadata JSONL or one prompt a line). Training data that
     matches an evaluation prompt is removed later (:func:`steps.curate_data.curate_data`).
@@ -51,7 +53,11 @@ def load_sources(
     ``source_fingerprint`` (what the files hold now) is here only to key the cache.
     """
     cfg = embedded_config(config)
-    frames = [records_from_samples(sample_dataset(cfg.world, cfg.sft_examples, cfg.seed), "synthetic-world")]
+    frames = [pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})]
+    if PolicySpec.from_dict((config or {}).get("policy")).in_world:
+        frames.append(
+            records_from_samples(sample_dataset(cfg.world, cfg.sft_examples, cfg.seed), "synthetic-world")
+        )
     frames += [load_got_records(uri) for uri in got_records or []]
     raw = pd.concat(frames, ignore_index=True)[list(COLUMNS)]
     rl = (

@@ -9,10 +9,11 @@ from zenml import log_metadata, save_artifact, step
 from zenml.config import CachePolicy
 from zenml.types import HTMLString
 
+from gotr1.backends import PolicySpec
 from gotr1.data.curation import normalise_prompt, render_validation_html, require_valid, validate_records
 from steps._config import embedded_config
 
-_DEPENDS_ON = ["gotr1.data.curation", "gotr1.reasoning.chain"]
+_DEPENDS_ON = ["gotr1.data.curation", "gotr1.reasoning.chain", "gotr1.backends"]
 
 
 @step(cache_policy=CachePolicy(source_dependencies=_DEPENDS_ON))
@@ -26,11 +27,12 @@ def validate_data(
         gotr1.data.curation.DataValidationError: the suite failed; the message lists every failed expectation,
             and the ``validation_report`` artifact (saved before raising) shows example rows of each.
     """
-    codec = embedded_config(config).world.codec()
+    # Inline image tokens are the world codec's grid in the synthetic world; a full-scale policy's VQ length is
+    # only known once its model is loaded (the SFT step checks it there, naming the record).
+    in_world = PolicySpec.from_dict((config or {}).get("policy")).in_world
+    tokens = embedded_config(config).world.codec().num_tokens if in_world else None
     records = raw_records.assign(prompt=raw_records["prompt"].map(normalise_prompt, na_action="ignore"))
-    report = validate_records(
-        records, max_prompt_chars=max_prompt_chars, image_tokens_length=codec.num_tokens
-    )
+    report = validate_records(records, max_prompt_chars=max_prompt_chars, image_tokens_length=tokens)
     page = HTMLString(render_validation_html(report))
     log_metadata({"validation_passed": report.success, "validation": report.summary()})
     if not report.success:

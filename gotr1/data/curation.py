@@ -22,6 +22,7 @@ Validation uses Great Expectations 1.x directly (an ephemeral context over the D
 from __future__ import annotations
 
 import html
+import io
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from typing import Any
 
 import fsspec
 import pandas as pd
+from PIL import Image
 
 from gotr1.reasoning.chain import GoTChain, ParseFailure, parse
 from gotr1.scenes.prompt_parser import parse_prompt
@@ -53,6 +55,7 @@ __all__ = [
     "load_t2i_r1_prompts",
     "normalise_prompt",
     "prompt_key",
+    "read_image",
     "read_text",
     "records_from_samples",
     "remove_leakage",
@@ -70,15 +73,38 @@ COLUMNS: tuple[str, ...] = ("id", "prompt", "chain", "image_tokens", "image_uri"
 def read_text(uri: str, storage_options: dict[str, Any] | None = None) -> str:
     """Read a local path or a remote URI (``s3://bucket/key``; the endpoint comes from ``AWS_ENDPOINT_URL`` or
     ``storage_options={"client_kwargs": {"endpoint_url": ...}}``, credentials from the usual AWS variables)."""
-    options = dict(storage_options or {})
-    if uri.startswith("s3://") and "client_kwargs" not in options and os.environ.get("AWS_ENDPOINT_URL"):
-        options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
     try:
-        with fsspec.open(uri, "r", encoding="utf-8", **options) as f:
+        with fsspec.open(uri, "r", encoding="utf-8", **_options(uri, storage_options)) as f:
             text: str = f.read()
     except FileNotFoundError as err:
         raise FileNotFoundError(f"data source not found: {uri}") from err
     return text
+
+
+def read_image(uri: str, storage_options: dict[str, Any] | None = None) -> Image.Image:
+    """An image file (local path or URI, as :func:`read_text` reads them) as RGB.
+
+    Raises:
+        FileNotFoundError: nothing at ``uri``.
+        ValueError: the file is not an image PIL can read (the URI is in the message).
+    """
+    try:
+        with fsspec.open(uri, "rb", **_options(uri, storage_options)) as f:
+            data = f.read()
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"image not found: {uri}") from err
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{uri} is not a readable image: {err}") from err
+
+
+def _options(uri: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    options = dict(storage_options or {})
+    if uri.startswith("s3://") and "client_kwargs" not in options and os.environ.get("AWS_ENDPOINT_URL"):
+        options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
+    return options
 
 
 def _jsonl(uri: str, storage_options: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -347,19 +373,19 @@ def render_validation_html(report: ValidationReport, title: str = "GoT record va
     return "<html><body style='font-family:sans-serif'>" + "".join(parts) + "</body></html>"
 
 
-def dataset_statistics(df: pd.DataFrame) -> dict[str, float | int]:
-    """Counts and lengths to attach to a dataset artifact as metadata."""
+def dataset_statistics(df: pd.DataFrame) -> dict[str, Any]:
+    """Counts and lengths to attach to a dataset artifact as metadata; ``sources`` maps each source (a URI, or
+    ``synthetic-world``) to its row count (nested: ZenML refuses metadata keys with the colon of a URI)."""
     chains = [parse(c) for c in df["chain"]] if len(df) else []
     objects = [len(c.objects) for c in chains if isinstance(c, GoTChain)]
-    stats: dict[str, float | int] = {
+    stats: dict[str, Any] = {
         "rows": len(df),
         "mean_prompt_chars": float(df["prompt"].str.len().mean()) if len(df) else 0.0,
         "mean_chain_chars": float(df["chain"].str.len().mean()) if len(df) else 0.0,
         "mean_grounded_objects": sum(objects) / len(objects) if objects else 0.0,
         "parse_failures": len(chains) - len(objects),
     }
-    for source, count in df["source"].value_counts().items():
-        stats[f"source/{source}"] = int(count)
+    stats["sources"] = {str(source): int(count) for source, count in df["source"].value_counts().items()}
     return stats
 
 

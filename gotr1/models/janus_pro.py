@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from transformers import AutoTokenizer, JanusForConditionalGeneration
@@ -46,6 +47,42 @@ class JanusVQCodec:
     @property
     def num_tokens(self) -> int:
         return self._side * self._side
+
+    @property
+    def image_size(self) -> int:
+        """Pixels a side of the images the VQ encodes and decodes: the token grid times the encoder's downsampling
+        (one halving per channel-multiplier level after the first): 24 x 16 = 384 for Janus-Pro."""
+        levels = len(self.model.config.vq_config.channel_multiplier)
+        return int(self._side * 2 ** (levels - 1))
+
+    def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """``[N, 3, S, S]`` float pixels in [-1, 1] (Janus's generation range): each image converted to RGB,
+        center-cropped to a square and resized (bicubic) to :attr:`image_size`."""
+        side = self.image_size
+        rows = []
+        for image in images:
+            rgb = image.convert("RGB")
+            w, h = rgb.size
+            crop = min(w, h)
+            left, top = (w - crop) // 2, (h - crop) // 2
+            square = rgb.crop((left, top, left + crop, top + crop)).resize(
+                (side, side), Image.Resampling.BICUBIC
+            )
+            rows.append(torch.from_numpy(np.asarray(square, dtype=np.float32)).permute(2, 0, 1))
+        return torch.stack(rows) / 127.5 - 1.0
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """N images -> ``[N, num_tokens]`` VQ codes (raster order), the tokens an SFT record trains the image head
+        on. Inverse of :meth:`decode` up to the VQ's reconstruction error."""
+        if not images:
+            return torch.zeros(0, self.num_tokens, dtype=torch.long)
+        vq = self.model.model.vqmodel
+        pixels = self.pixels(images).to(device=self.model.device, dtype=next(vq.parameters()).dtype)
+        codes = vq.encode(pixels).image_tokens.reshape(len(images), -1)
+        if codes.shape[1] != self.num_tokens:
+            raise ValueError(f"the VQ encoded {codes.shape[1]} tokens an image, expected {self.num_tokens}")
+        return codes.long().cpu()
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> list[Image.Image]:

@@ -29,9 +29,15 @@ from typing import Any
 
 import yaml
 
-from gotr1.backends import JudgeSpec, PolicySpec, build_judge, load_policy
-from gotr1.embedded import EmbeddedConfig, new_tiny_policy, rl_prompts, sft_examples
-from gotr1.models.janus import JanusPolicy
+from gotr1.backends import (
+    JudgeSpec,
+    PolicySpec,
+    build_judge,
+    initial_policy,
+    load_policy,
+    load_trained_policy,
+)
+from gotr1.embedded import EmbeddedConfig, rl_prompts, sft_examples
 from gotr1.tracking import JsonlLogger
 from gotr1.training.grpo import GRPOResult, run_grpo
 from gotr1.training.sft import SFTResult, run_sft
@@ -55,8 +61,13 @@ def launch(
     judge_spec = JudgeSpec.from_dict(raw.get("judge"))
     config = EmbeddedConfig.from_dict(raw)
     if stage == "sft":
+        if policy_spec.kind == "janus_pro":
+            raise SystemExit(
+                "sft here trains on the synthetic world; SFT of Janus-Pro on GoT records (images VQ-encoded) runs "
+                "in the pipelines: zenml pipeline run pipelines.sft_pipeline with got_records"
+            )
         examples = sft_examples(config)
-        policy = new_tiny_policy(config, [t for e in examples for t in (e.prompt, e.chain)])
+        policy = initial_policy(policy_spec, config, [t for e in examples for t in (e.prompt, e.chain)])
         accelerator = _accelerator(config.sft.grad_accumulation, accelerate)
         logger = JsonlLogger(output / "sft" / "metrics.jsonl")
         sft: SFTResult = run_sft(
@@ -64,11 +75,13 @@ def launch(
         )
         return sft
     if policy_dir is not None:
-        policy = JanusPolicy.from_pretrained(policy_dir)
-    elif policy_spec.kind != "tiny":
-        policy = load_policy(policy_spec)
+        policy = load_trained_policy(policy_dir)
+    elif not policy_spec.trained_from_scratch:
+        policy = load_policy(policy_spec, config)
     else:
-        raise SystemExit("grpo needs --policy (an SFT checkpoint) or a config with policy.kind: janus_pro")
+        raise SystemExit(
+            "grpo needs --policy (an SFT checkpoint) or a config whose policy is pretrained (policy.path)"
+        )
     n = config.grpo.rollouts_per_step
     accelerator = _accelerator(n // (config.grpo.micro_batch_size or n), accelerate)
     judge = build_judge(judge_spec, policy.codec)

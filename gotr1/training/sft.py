@@ -3,7 +3,9 @@
 The prompt is context only (never a target). A fraction ``condition_dropout`` of the rows is made
 unconditional, prompt and reasoning replaced by padding as Janus trains its classifier-free-guidance branch;
 those rows train only their image span. Without it the unconditional logits that CFG subtracts are untrained
-and guidance hurts. Resumable from its checkpoints; runs under ``accelerate`` when given an ``Accelerator``.
+and guidance hurts. A planner (:class:`gotr1.models.planner.PlannerPolicy`) trains its chain only: its executor
+draws images and is never trained. Resumable from its checkpoints; runs under ``accelerate`` when given an
+``Accelerator``.
 
 One step::
 
@@ -26,7 +28,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from gotr1.data.curation import read_image
+from gotr1.models.base import ImageCodec
 from gotr1.models.janus import JanusPolicy
+from gotr1.models.planner import PlannerPolicy
 from gotr1.tracking import MetricsLogger
 from gotr1.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gotr1.training.common import (
@@ -44,12 +49,15 @@ from gotr1.training.config import SFTConfig, config_to_dict
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-__all__ = ["SFTExample", "SFTResult", "run_sft", "sft_loss"]
+__all__ = ["SFTExample", "SFTResult", "image_batch", "run_sft", "sft_loss"]
 
 
 @dataclass(frozen=True)
 class SFTExample:
-    """One GoT training record: prompt, chain (ending with ``<begin_of_image>``) and image tokens ``[Li]``.
+    """One GoT training record: prompt, chain (ending with ``<begin_of_image>``) and its image, as codec tokens
+    ``[Li]`` or, for real GoT data, an image file that the policy's codec encodes when the example's batch is
+    built (:func:`image_batch`; no pass over the whole data set first, and each process encodes only what it
+    trains on). Empty both for a planner, whose executor is not trained.
 
     From the synthetic world (:func:`gotr1.embedded.sft_examples`) or curated GoT records
     (:func:`gotr1.embedded.sft_examples_from_frame`).
@@ -57,7 +65,33 @@ class SFTExample:
 
     prompt: str
     chain: str
-    image_tokens: Sequence[int]
+    image_tokens: Sequence[int] = ()
+    image_uri: str = ""
+
+
+def image_batch(codec: ImageCodec, examples: Sequence[SFTExample]) -> torch.Tensor:
+    """``[N, Li]`` image tokens of ``examples``: their own tokens, or their image files (local or ``s3://``, read
+    with :func:`gotr1.data.curation.read_image`) encoded by ``codec.encode_images`` in one batch.
+
+    Raises:
+        ValueError: an example has neither, or only a file and ``codec`` cannot encode image files.
+        FileNotFoundError: an image file is missing (its URI is in the message).
+    """
+    rows: list[Sequence[int] | None] = [e.image_tokens if len(e.image_tokens) else None for e in examples]
+    missing = [i for i, row in enumerate(rows) if row is None]
+    if missing:
+        uris = [examples[i].image_uri for i in missing]
+        if not all(uris):
+            raise ValueError(
+                f"SFT example {missing[uris.index('')]} has neither image tokens nor an image file"
+            )
+        encode = getattr(codec, "encode_images", None)
+        if encode is None:
+            raise ValueError(f"{type(codec).__name__} cannot encode image files such as {uris[0]}")
+        codes = encode([read_image(u) for u in uris]).tolist()
+        for i, row in zip(missing, codes, strict=True):
+            rows[i] = row
+    return torch.as_tensor(np.asarray([list(r or ()) for r in rows]), dtype=torch.long)
 
 
 @dataclass(frozen=True)
@@ -65,7 +99,7 @@ class SFTResult:
     """Where the trained policy is and how the run ended.
 
     Attributes:
-        policy_dir: the final policy checkpoint (Hugging Face format, ``JanusPolicy.from_pretrained``).
+        policy_dir: the final policy checkpoint (Hugging Face format, ``gotr1.backends.load_trained_policy``).
         steps: optimizer steps the run reached (its config's ``steps``).
         final_metrics: the last logged metrics (``sft/loss``, ``sft/chain_loss``, ``sft/image_loss``, ...).
         skipped_steps: steps skipped for a non-finite loss.
@@ -78,7 +112,7 @@ class SFTResult:
 
 
 def sft_loss(
-    policy_or_updater: JanusPolicy | Updater,
+    policy_or_updater: JanusPolicy | PlannerPolicy | Updater,
     batch_examples: Sequence[SFTExample],
     drop_condition: torch.Tensor,
     config: SFTConfig,
@@ -88,17 +122,20 @@ def sft_loss(
     Args:
         policy_or_updater: the policy (or the trainer's :class:`Updater`, whose forward goes through accelerate).
         batch_examples: N examples.
-        drop_condition: ``[N]`` bool, the rows made unconditional.
+        drop_condition: ``[N]`` bool, the rows made unconditional (Janus only: a planner has no CFG branch and
+            trains every row's chain).
 
     Returns:
-        The weighted loss (scalar, with gradients) and ``{"chain_loss", "image_loss"}`` (mean token
-        cross-entropies).
+        The weighted loss (scalar, with gradients) and its parts, mean token cross-entropies: ``chain_loss``, and
+        ``image_loss`` for a policy that generates image tokens (a planner's executor is not trained).
     """
     policy = policy_or_updater.policy if isinstance(policy_or_updater, Updater) else policy_or_updater
-    images = torch.as_tensor(np.asarray([list(e.image_tokens) for e in batch_examples]), dtype=torch.long)
-    batch = policy.teacher_batch(
-        [e.prompt for e in batch_examples], [e.chain for e in batch_examples], images, drop_condition
-    )
+    prompts, chains = [e.prompt for e in batch_examples], [e.chain for e in batch_examples]
+    if isinstance(policy, PlannerPolicy):
+        batch = policy.teacher_batch(prompts, chains)
+        chain_loss = -policy_or_updater.logprobs(batch).chain.sum() / batch.chain_mask.sum().clamp(min=1)
+        return config.chain_loss_weight * chain_loss, {"chain_loss": float(chain_loss.detach())}
+    batch = policy.teacher_batch(prompts, chains, image_batch(policy.codec, batch_examples), drop_condition)
     # SFT trains the conditional model (and, through the dropped rows, its CFG twin): never guided log-probs
     lp = policy_or_updater.logprobs(batch, guided=False)
     chain_loss = -lp.chain.sum() / batch.chain_mask.sum().clamp(min=1)
@@ -109,7 +146,7 @@ def sft_loss(
 
 def run_sft(
     config: SFTConfig,
-    policy: JanusPolicy,
+    policy: JanusPolicy | PlannerPolicy,
     examples: Sequence[SFTExample],
     output_dir: str | Path,
     logger: MetricsLogger | None = None,
@@ -121,7 +158,8 @@ def run_sft(
 
     Args:
         config: the SFT settings.
-        policy: a fresh tiny Janus, or a pretrained one (LoRA adapters are added when ``config.lora_rank``).
+        policy: a fresh tiny Janus or planner, or a pretrained one (LoRA adapters are added when
+            ``config.lora_rank`` and it has none yet). A planner trains its chain only.
         examples: the training records.
         output_dir: checkpoints go to ``output_dir/checkpoints``, the final policy to ``output_dir/policy``.
         logger: metrics every ``config.log_every`` steps (a step already logged is never logged again).
@@ -172,7 +210,7 @@ def run_sft(
     )
     for step in bar:
         t0 = time.perf_counter()
-        totals = {"loss": 0.0, "chain_loss": 0.0, "image_loss": 0.0}
+        totals: dict[str, float] = {}
         for micro in range(config.grad_accumulation):
             position = (step * config.grad_accumulation + micro) * processes + rank
             idx = batch_indices(len(examples), config.batch_size, position, config.seed)
@@ -182,7 +220,7 @@ def run_sft(
             finite = all_finite(loss)
             updater.backward(loss / config.grad_accumulation, finite)
             for key, value in (("loss", float(loss.detach())), *parts.items()):
-                totals[key] += value / config.grad_accumulation
+                totals[key] = totals.get(key, 0.0) + value / config.grad_accumulation
         grad_norm = updater.step()
         if grad_norm is None:
             guard.skip("SFT loss", step)

@@ -79,7 +79,7 @@ def test_dedupe_and_leakage_counts() -> None:
     assert leaked == int((GOOD["prompt"] == GOOD.iloc[1]["prompt"]).sum()) and len(kept) == len(GOOD) - leaked
     assert normalise_prompt(" a\u00a0photo\r\nof  a dog ") == "a photo of a dog"
     stats = dataset_statistics(GOOD)
-    assert stats["rows"] == 20 and stats["parse_failures"] == 0 and stats["source/world"] == 20
+    assert stats["rows"] == 20 and stats["parse_failures"] == 0 and stats["sources"] == {"world": 20}
 
 
 def test_bad_json_names_file_and_line(tmp_path: Path) -> None:

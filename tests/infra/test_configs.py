@@ -26,10 +26,38 @@ def test_dockerfiles_copy_only_files_that_exist(dockerfile: Path) -> None:
     "config", sorted((ROOT / "pipelines" / "configs").glob("*.yaml")), ids=lambda p: p.name
 )
 def test_pipeline_configs_load_onto_the_embedded_config(config: Path) -> None:
+    from gotr1.backends import JudgeSpec, PolicySpec
     from gotr1.embedded import EmbeddedConfig
 
-    doc = yaml.safe_load(config.read_text())
-    EmbeddedConfig.from_dict(doc["parameters"]["config"])
+    params = yaml.safe_load(config.read_text())["parameters"]["config"]
+    EmbeddedConfig.from_dict(params)
+    PolicySpec.from_dict(params.get("policy"))
+    JudgeSpec.from_dict(params.get("judge"))
+
+
+def test_a_cluster_config_that_fine_tunes_gives_every_training_step_gpus() -> None:
+    """With GoT records a pretrained policy is fine-tuned by SFT first (pipelines._data.runs_sft), so train_sft
+    needs the same 8 GPUs and work volume as train_grpo."""
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
+
+    from gotr1.backends import PolicySpec
+    from gotr1.embedded import EmbeddedConfig
+
+    doc = yaml.safe_load(
+        (ROOT / "pipelines" / "configs" / "janus_pro_7b_sft_grpo_kubernetes.yaml").read_text()
+    )
+    params = doc["parameters"]
+    assert params["got_records"] and not PolicySpec.from_dict(params["config"]["policy"]).trained_from_scratch
+    run_config = PipelineRunConfiguration.model_validate(doc)
+    for step in ("train_sft", "train_grpo"):
+        raw = run_config.steps[step].settings["orchestrator.kubernetes"].model_dump()
+        pod = KubernetesOrchestratorSettings.model_validate(raw).pod_settings
+        assert pod is not None and pod.resources["limits"]["nvidia.com/gpu"] == "8"
+        assert doc["steps"][step]["parameters"]["launch"]["num_processes"] == 8
+    sft = EmbeddedConfig.from_dict(params["config"]).sft
+    assert (sft.steps, sft.lora_rank, sft.lora_alpha) == (70_000, 32, 32)  # GoT-R1 section 5
+    assert sft.batch_size * sft.grad_accumulation * 8 == 128
 
 
 def test_unknown_config_keys_are_rejected_with_their_names() -> None:

@@ -23,8 +23,9 @@ from gotr1.reasoning.chain import BEGIN_OF_IMAGE, GoTChain, parse
 from gotr1.rewards import RewardConfig
 from gotr1.synthetic.detect import paint
 from gotr1.tracking import JsonlLogger, read_jsonl_metrics
-from gotr1.training.config import GRPOConfig
+from gotr1.training.config import GRPOConfig, SFTConfig
 from gotr1.training.grpo import run_grpo
+from gotr1.training.sft import run_sft
 
 from .conftest import CHAINS, CODEC, PROMPTS, SMALL
 
@@ -162,32 +163,24 @@ def _grpo(policy: PlannerPolicy, tmp: Path, **overrides: Any) -> dict[str, float
     return read_jsonl_metrics(tmp / "m.jsonl")[-1]
 
 
-def _warm_up(policy: PlannerPolicy, steps: int) -> list[float]:
-    """Chain-only SFT on the world's chains (teacher_batch): the planner then writes GoT-like chains, some of which
-    parse and some not, so the verifier judge's rewards differ within a group."""
-    examples = sft_examples(WORLD)
-    optimizer = torch.optim.Adam(policy.trainable_parameters(), lr=1e-2)
-    losses = []
-    for step in range(steps):
-        batch_examples = [examples[(step * 16 + k) % len(examples)] for k in range(16)]
-        batch = policy.teacher_batch([e.prompt for e in batch_examples], [e.chain for e in batch_examples])
-        assert batch.image_ids.shape == (16, 0) and batch.images == []
-        loss = -(policy.logprobs(batch).chain.sum() / batch.chain_mask.sum())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    return losses
-
-
 @pytest.fixture(scope="module")
-def warm_state(world_tokenizer: PreTrainedTokenizerFast) -> dict[str, torch.Tensor]:
-    """A planner warmed up by 60 chain-only SFT steps (about 3 s): it writes GoT-like chains, some of which parse,
-    so the verifier judge's rewards differ within a group."""
+def warm_state(
+    world_tokenizer: PreTrainedTokenizerFast, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, torch.Tensor]:
+    """A planner warmed up by 60 steps of the SFT trainer on the world's chains (about 3 s; chain only, its metrics
+    have no image loss): it writes GoT-like chains, some of which parse, so the verifier judge's rewards differ
+    within a group."""
     torch.set_num_threads(1)
     policy = _planner(world_tokenizer)
-    losses = _warm_up(policy, 60)
-    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    folder = tmp_path_factory.mktemp("planner-sft")
+    config = SFTConfig.tiny(steps=60, batch_size=16, learning_rate=1e-2, warmup_steps=0, log_every=1)
+    run_sft(config, policy, sft_examples(WORLD), folder, JsonlLogger(folder / "m.jsonl"), progress=False)
+    rows = read_jsonl_metrics(folder / "m.jsonl")
+    assert np.mean([r["sft/chain_loss"] for r in rows[-5:]]) < 0.5 * np.mean(
+        [r["sft/chain_loss"] for r in rows[:5]]
+    )
+    assert all("sft/image_loss" not in r and r["sft/loss"] == r["sft/chain_loss"] for r in rows)
+    assert isinstance(PlannerPolicy.from_pretrained(folder / "policy"), PlannerPolicy)
     return {k: v.detach().clone() for k, v in policy.model.state_dict().items()}
 
 
