@@ -17,6 +17,9 @@ machine's load so contention is visible) and writes ``results.json`` and ``table
     python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2
     python scripts/learning_evidence.py --output outputs/learning --seeds 0 1 2 --jobs 2 --threads 1  # 2 at once
     python scripts/learning_evidence.py --output outputs/cfg --seeds 0 --cfg-sweep 1 2 3 5 --skip-grpo
+    python scripts/learning_evidence.py --output outputs/beta --reuse-sft outputs/learning --config beta.yaml
+
+``--config`` may name the policy (``policy: {kind: planner}``: the planner + world painter family).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from typing import Any
 
 import torch
 
-from gotr1.embedded import EmbeddedConfig, eval_specs, new_tiny_policy, rl_prompts, sft_examples
+from gotr1.backends import PolicySpec, initial_policy, load_trained_policy
+from gotr1.embedded import EmbeddedConfig, eval_specs, rl_prompts, sft_examples
 from gotr1.evaluation.rollouts import HEADLINE_METRICS, evaluate_policy
 from gotr1.judges.verifier import VerifierJudge
 from gotr1.models.janus import JanusPolicy
+from gotr1.models.planner import PlannerPolicy
 from gotr1.rewards import RewardConfig
 from gotr1.scenes.spec import SceneSpec
 from gotr1.tracking import JsonlLogger
@@ -47,7 +52,7 @@ METRICS = (*HEADLINE_METRICS, "parse_failure_rate")
 
 
 def evaluate(
-    policy: JanusPolicy,
+    policy: JanusPolicy | PlannerPolicy,
     specs: list[SceneSpec],
     judge: VerifierJudge,
     samples_per_prompt: int,
@@ -59,25 +64,29 @@ def evaluate(
     return {m: metrics[m] for m in METRICS}
 
 
-def with_cfg(policy: JanusPolicy, cfg_scale: float) -> JanusPolicy:
+def with_cfg(policy: Any, cfg_scale: float) -> Any:
     policy.generation = replace(policy.generation, cfg_scale=cfg_scale)
     return policy
 
 
 def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     judge = VerifierJudge(config.world.codec())
-    examples = sft_examples(config)
-    policy = new_tiny_policy(config, [t for e in examples for t in (e.prompt, e.chain)])
+    spec = PolicySpec.from_dict(args.policy)
     held_out = eval_specs(config)
     reward = config.grpo.reward
-    result: dict[str, Any] = {"seed": config.seed, "load_before": os.getloadavg()[0]}
+    result: dict[str, Any] = {"seed": config.seed, "policy": spec.kind, "load_before": os.getloadavg()[0]}
 
     t0, c0 = time.perf_counter(), time.process_time()
-    sft = run_sft(
-        config.sft, policy, examples, out / "sft", JsonlLogger(out / "sft" / "metrics.jsonl"), progress=False
-    )
+    reused = args.reuse_sft / f"seed-{config.seed}" / "sft" / "policy" if args.reuse_sft else None
+    if reused is not None and reused.is_dir():
+        sft_dir, result["sft_reused"] = reused, str(reused)
+    else:
+        examples = sft_examples(config)
+        policy = initial_policy(spec, config, [t for e in examples for t in (e.prompt, e.chain)])
+        logger = JsonlLogger(out / "sft" / "metrics.jsonl")
+        sft_dir = run_sft(config.sft, policy, examples, out / "sft", logger, progress=False).policy_dir
     result["sft_seconds"], result["sft_cpu_seconds"] = time.perf_counter() - t0, time.process_time() - c0
-    sft_policy = with_cfg(JanusPolicy.from_pretrained(sft.policy_dir), config.grpo.cfg_scale)
+    sft_policy = with_cfg(load_trained_policy(sft_dir), config.grpo.cfg_scale)
     sft_policy.generation = replace(
         sft_policy.generation,
         text_temperature=config.grpo.text_temperature,
@@ -111,7 +120,7 @@ def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dic
     result["grpo_seconds"], result["grpo_cpu_seconds"] = time.perf_counter() - t2, time.process_time() - c2
     result["grpo"] = evaluate(sft_policy, held_out, judge, args.samples_per_prompt, args.eval_seed, reward)
     result["load_after"] = os.getloadavg()[0]
-    result["policies"] = {"sft": str(sft.policy_dir), "grpo": str(grpo.policy_dir)}
+    result["policies"] = {"sft": str(sft_dir), "grpo": str(grpo.policy_dir)}
     return result
 
 
@@ -165,6 +174,12 @@ def main() -> None:
     parser.add_argument("--cfg-sweep", type=float, nargs="*", default=[], help="CFG scales to try on SFT")
     parser.add_argument("--skip-grpo", action="store_true", help="SFT and its evaluation only")
     parser.add_argument(
+        "--reuse-sft",
+        type=Path,
+        help="an earlier --output: each seed's SFT checkpoint there (seed-N/sft/policy) is used instead of "
+        "training SFT again, to compare GRPO settings from the same starting points",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="torch threads per seed (0: torch's default, one per core)"
     )
     parser.add_argument(
@@ -176,6 +191,7 @@ def main() -> None:
         import yaml
 
         overrides = yaml.safe_load(args.config.read_text()) or {}
+    args.policy = overrides.pop("policy", None)  # PolicySpec: tiny (default) or planner (synthetic world)
     args.output.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     jobs = [(EmbeddedConfig.from_dict({**overrides, "seed": seed}), args) for seed in args.seeds]

@@ -1,0 +1,59 @@
+"""scripts/learning_evidence.py end to end on the smoke world: SFT -> evaluate -> GRPO -> evaluate for a seed,
+its table and results, GRPO again from the same SFT checkpoint (--reuse-sft), and the planner family."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = yaml.safe_load((ROOT / "pipelines" / "configs" / "smoke.yaml").read_text())["parameters"]["config"]
+METRICS = {"reward/total", "plan_accuracy", "image_accuracy", "parse_failure_rate"}
+
+
+def _run(tmp: Path, name: str, config: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+    (tmp / f"{name}.yaml").write_text(yaml.safe_dump(config))
+    output = tmp / name
+    command = [
+        sys.executable,
+        "scripts/learning_evidence.py",
+        "--config",
+        str(tmp / f"{name}.yaml"),
+        "--output",
+        str(output),
+        "--seeds",
+        "0",
+        "--samples-per-prompt",
+        "1",
+        "--threads",
+        "1",
+        *extra,
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| mean | reward/total |" in (output / "table.md").read_text()
+    results: list[dict[str, Any]] = json.loads((output / "results.json").read_text())
+    return results
+
+
+def test_sft_then_grpo_then_grpo_again_from_the_same_sft(tmp_path: Path) -> None:
+    [first] = _run(tmp_path, "first", SMOKE)
+    assert set(first["sft"]) >= METRICS and set(first["grpo"]) >= METRICS and first["policy"] == "tiny"
+    sft_policy = tmp_path / "first" / "seed-0" / "sft" / "policy"
+    assert first["policies"]["sft"] == str(sft_policy)
+
+    [again] = _run(tmp_path, "again", SMOKE, "--reuse-sft", str(tmp_path / "first"))
+    assert again["sft_reused"] == str(sft_policy)
+    assert not (tmp_path / "again" / "seed-0" / "sft").exists()  # no SFT was trained
+    assert again["sft"] == first["sft"]  # the same checkpoint, the same evaluation seed
+
+
+def test_the_planner_family(tmp_path: Path) -> None:
+    [result] = _run(tmp_path, "planner", {**SMOKE, "policy": {"kind": "planner"}})
+    assert result["policy"] == "planner" and set(result["grpo"]) >= METRICS
+    assert (tmp_path / "planner" / "seed-0" / "sft" / "policy" / "planner.json").is_file()
