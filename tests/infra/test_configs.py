@@ -89,11 +89,20 @@ def test_cluster_configs_resolve_every_setting(name: str) -> None:
     assert (grpo.group_size, grpo.learning_rate, grpo.lora_rank, grpo.cfg_scale) == (16, 1e-5, 32, 5.0)
 
 
-def test_kubernetes_config_puts_gpus_and_the_work_volume_in_pod_settings() -> None:
+@pytest.mark.parametrize("name", ["training_kubernetes.yaml", "janus_pro_1b_kubernetes.yaml"])
+def test_kubernetes_config_puts_gpus_and_the_work_volume_in_pod_settings(name: str) -> None:
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
     from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
 
-    doc = yaml.safe_load((ROOT / "pipelines" / "configs" / "training_kubernetes.yaml").read_text())
+    from gotr1.backends import JudgeSpec, PolicySpec
+    from gotr1.training.config import GRPOConfig
+
+    doc = yaml.safe_load((ROOT / "pipelines" / "configs" / name).read_text())
+    params = doc["parameters"]["config"]
+    assert PolicySpec.from_dict(params["policy"]).kind == "janus_pro"
+    assert JudgeSpec.from_dict(params["judge"]).kind == "http"
+    grpo = GRPOConfig(**params["grpo"])
+    assert (grpo.group_size, grpo.learning_rate, grpo.lora_rank, grpo.cfg_scale) == (16, 1e-5, 32, 5.0)
     run_config = PipelineRunConfiguration.model_validate(doc)
     assert run_config.schedule is not None and run_config.schedule.cron_expression == "0 2 * * 0"
     claim = yaml.safe_load((ROOT / "infra" / "k8s" / "work-volume.yaml").read_text())["metadata"]["name"]
