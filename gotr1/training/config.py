@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gotr1.rewards import RewardConfig
-from gotr1.training.grpo_math import LOSS_AGGREGATIONS
+from gotr1.training.grpo_math import CHAIN_ADVANTAGES, LOSS_AGGREGATIONS
 
 __all__ = ["AUTOCAST_KINDS", "GRPOConfig", "SFTConfig", "config_from_dict", "config_to_dict"]
 
@@ -152,6 +152,11 @@ class GRPOConfig:
     )
     loss_aggregation: str = _f("grpo", f"how token losses reduce: one of {LOSS_AGGREGATIONS}")
     scale_advantages_by_std: bool = _f(True, "divide advantages by the group std (GoT-R1's formula)")
+    chain_advantage: str = _f(
+        "total",
+        "advantage of the reasoning tokens: 'total' (GoT-R1: the whole reward's, as the image tokens'), 'plan' (the "
+        "plan-stage reward R_sem + R_spa's) or 'total+plan' (both added); the image tokens always take the total's",
+    )
     chain_weight: float = _f(1.0, "weight of reasoning tokens in the loss; GoT-R1 trains both spans")
     image_weight: float = _f(1.0, "weight of image tokens in the loss; GoT-R1 trains both spans")
     lora_rank: int = _f(32, "LoRA rank, 0 = full fine-tuning with a frozen reference copy; GoT-R1: 32")
@@ -203,6 +208,11 @@ class GRPOConfig:
             self.loss_aggregation in LOSS_AGGREGATIONS,
             name,
             f"loss_aggregation must be one of {LOSS_AGGREGATIONS}, got {self.loss_aggregation!r}",
+        )
+        _check(
+            self.chain_advantage in CHAIN_ADVANTAGES,
+            name,
+            f"chain_advantage must be one of {CHAIN_ADVANTAGES}, got {self.chain_advantage!r}",
         )
         _check(
             min(self.chain_weight, self.image_weight) >= 0 and self.chain_weight + self.image_weight > 0,

@@ -5,7 +5,9 @@ One step::
     B prompts (seeded epoch order) -> rollout: G chains + images each, sampled with CFG
     -> parse the chains -> the judge scores plan and image (r_sem, r_spa, r_ri, r_pi)
     -> reward combination: one total per rollout (None = excluded, counted)
-    -> group advantages (r - mean) / (std + eps) within each prompt's G samples
+    -> group advantages (r - mean) / (std + eps) within each prompt's G samples, per token: the image tokens
+       take the total's; the chain tokens the total's too (GoT-R1), or with ``chain_advantage`` those of the
+       plan-stage reward R_sem + R_spa (alone, or added)
     -> mu inner iterations, each one optimizer step over micro-batches of rollouts:
          loss = aggregate(w_span * (clip(ratio, eps) * A + beta * k3 KL to the reference))
        over reasoning AND image tokens; old log-probs are the policy's before the first iteration
@@ -140,7 +142,8 @@ def grpo_loss(
         old: the sampling-time policy's, same shapes.
         ref: the reference policy's, or ``None`` when ``beta == 0``.
         chain_mask: ``[n, Lc]`` trained chain tokens.
-        advantages, valid: ``[n]``.
+        advantages: ``[n]`` (one per rollout) or ``[n, Lc + Li]`` per token (:func:`grpo_math.span_advantages`).
+        valid: ``[n]``.
 
     Returns:
         The scalar loss and ``{"kl", "clip_fraction", "kl_chain", "kl_image"}`` (means over loss tokens).
@@ -276,6 +279,14 @@ def run_grpo(
         advantages, groups = grpo_math.group_advantages(
             rewards, config.group_size, valid, config.scale_advantages_by_std
         )
+        plan_advantages = _plan_advantages(breakdown, config, valid)
+        token_advantages = grpo_math.span_advantages(
+            advantages,
+            plan_advantages,
+            rollout.chain_ids.shape[1],
+            rollout.image_ids.shape[1],
+            config.chain_advantage,
+        )
         policy.model.train()
         old = updater.no_grad_logprobs(rollout) if config.inner_iterations > 1 else None
         ref = updater.no_grad_logprobs(rollout, reference=True) if config.beta > 0 else None
@@ -300,7 +311,7 @@ def run_grpo(
                     sub_old,
                     None if ref is None else _rows(ref, rows),
                     sub.chain_mask,
-                    advantages[rows],
+                    token_advantages[rows],
                     valid[rows],
                     loss_config,
                     num_sequences,
@@ -332,6 +343,7 @@ def run_grpo(
             "grpo/grad_norm": grad_norm,
             "grpo/lr": scheduler.get_last_lr()[0],
             "grpo/advantage_abs_mean": float(advantages.abs().mean()),
+            "grpo/plan_advantage_abs_mean": float(plan_advantages.abs().mean()),
             "grpo/zero_signal_group_fraction": groups.zero_signal_fraction,
             "grpo/entropy_chain": float(
                 grpo_math.sampled_entropy(rollout.logprobs.chain, rollout.chain_mask)
@@ -375,6 +387,18 @@ def _reward_metrics(breakdown: RewardBreakdown, verdicts: Sequence[Verdict]) -> 
     metrics = breakdown.metrics("reward/")
     metrics["grpo/judge_failure_rate"] = sum(bool(v.failures) for v in verdicts) / max(len(verdicts), 1)
     return metrics
+
+
+def _plan_advantages(breakdown: RewardBreakdown, config: GRPOConfig, valid: torch.Tensor) -> torch.Tensor:
+    """``[N]`` group advantages of the plan-stage reward ``R_sem + R_spa`` (a chain that does not parse has 0 for
+    both; a rollout without a total, or without either score, gets 0)."""
+    sem, spa = breakdown.components["r_sem"], breakdown.components["r_spa"]
+    plan = [None if a is None or b is None else a + b for a, b in zip(sem, spa, strict=True)]
+    rewards, has_plan = grpo_math.rewards_from_totals(plan)
+    advantages, _ = grpo_math.group_advantages(
+        rewards, config.group_size, has_plan & valid, config.scale_advantages_by_std
+    )
+    return advantages
 
 
 def _rows(lp: SpanLogprobs, rows: slice) -> SpanLogprobs:

@@ -8,6 +8,7 @@ One GRPO loss over a rollout batch, as :mod:`gotr1.training.grpo` assembles it::
 
     rewards, valid = rewards_from_totals(breakdown.totals)             # [N], [N]
     advantages, stats = group_advantages(rewards, G, valid)            # [N]
+    advantages = span_advantages(advantages, plan_advantages, Lc, Li, "total")   # [N, L]
     pg, clipped = clipped_objective(logprobs, old_logprobs, advantages, eps)   # [N, L] each
     per_token = pg + beta * k3_kl(logprobs, ref_logprobs)              # [N, L]
     weights = span_weights(chain_mask, Li, w_chain, w_image) * valid   # [N, L]
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
+    "CHAIN_ADVANTAGES",
     "LOSS_AGGREGATIONS",
     "GroupStats",
     "aggregate_loss",
@@ -32,6 +34,7 @@ __all__ = [
     "masked_mean",
     "rewards_from_totals",
     "sampled_entropy",
+    "span_advantages",
     "span_weights",
 ]
 
@@ -109,6 +112,35 @@ def group_advantages(
     return adv.reshape(-1), stats
 
 
+CHAIN_ADVANTAGES: tuple[str, ...] = ("total", "plan", "total+plan")
+
+
+def span_advantages(
+    total: torch.Tensor, plan: torch.Tensor, chain_tokens: int, image_tokens: int, chain: str = "total"
+) -> torch.Tensor:
+    """Per-token advantages ``[N, Lc + Li]`` of the two spans side by side.
+
+    The image tokens always take ``total`` (the advantage of the whole reward). The chain tokens take, by
+    ``chain``: ``"total"`` (GoT-R1: one advantage for both spans), ``"plan"`` (the advantage of the plan-stage
+    reward ``R_sem + R_spa``, which the chain alone decides), or ``"total+plan"`` (both: the chain keeps the whole
+    reward's credit and gets its own stage's on top).
+
+    Args:
+        total, plan: ``[N]`` group advantages (:func:`group_advantages`) of the total and of the plan reward.
+        chain_tokens, image_tokens: ``Lc`` and ``Li``.
+    """
+    if chain not in CHAIN_ADVANTAGES:
+        raise ValueError(f"chain advantage must be one of {CHAIN_ADVANTAGES}, got {chain!r}")
+    if total.shape != plan.shape or total.ndim != 1:
+        raise ValueError(
+            f"total and plan advantages must both be [N], got {tuple(total.shape)}, {tuple(plan.shape)}"
+        )
+    chain_adv = {"total": total, "plan": plan, "total+plan": total + plan}[chain]
+    return torch.cat(
+        [chain_adv[:, None].expand(-1, chain_tokens), total[:, None].expand(-1, image_tokens)], dim=1
+    )
+
+
 def clipped_objective(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
@@ -121,7 +153,8 @@ def clipped_objective(
     Args:
         logprobs: ``[N, L]`` log-probs under the current policy (with gradients).
         old_logprobs: ``[N, L]`` log-probs under the policy that sampled the rollouts (no gradients needed).
-        advantages: ``[N]``, broadcast over tokens.
+        advantages: ``[N]`` (one per rollout, broadcast over its tokens) or ``[N, L]`` per token
+            (:func:`span_advantages`).
         epsilon: lower clip range; ``epsilon_high`` the upper one (DAPO's clip-higher), defaults to ``epsilon``.
 
     Returns:
@@ -130,7 +163,7 @@ def clipped_objective(
     """
     high = epsilon if epsilon_high is None else epsilon_high
     ratio = torch.exp(logprobs - old_logprobs.detach())
-    adv = advantages[:, None]
+    adv = advantages[:, None] if advantages.ndim == 1 else advantages
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + high) * adv
     loss = -torch.minimum(unclipped, clipped)

@@ -122,6 +122,40 @@ def test_clipped_objective_matches_loop_and_has_the_policy_gradient_at_ratio_one
     assert x.grad.tolist() == [[-2.0] * 3, [1.0] * 3]
 
 
+def test_span_advantages_hand_computed() -> None:
+    total, plan = torch.tensor([1.0, -1.0]), torch.tensor([0.5, 2.0])
+    # Lc = 2 chain tokens, Li = 3 image tokens: the image always takes the total's advantage.
+    assert gm.span_advantages(total, plan, 2, 3, "total").tolist() == [[1.0] * 5, [-1.0] * 5]
+    assert gm.span_advantages(total, plan, 2, 3, "plan").tolist() == [
+        [0.5, 0.5, 1.0, 1.0, 1.0],
+        [2.0, 2.0, -1.0, -1.0, -1.0],
+    ]
+    assert gm.span_advantages(total, plan, 2, 3, "total+plan").tolist() == [
+        [1.5, 1.5, 1.0, 1.0, 1.0],
+        [1.0, 1.0, -1.0, -1.0, -1.0],
+    ]
+    assert gm.span_advantages(total, plan, 2, 0, "plan").tolist() == [[0.5, 0.5], [2.0, 2.0]]
+    with pytest.raises(ValueError, match="chain advantage must be one of"):
+        gm.span_advantages(total, plan, 2, 3, "image")
+
+
+def test_per_token_advantages_give_the_same_loss_as_per_rollout_ones_when_equal() -> None:
+    gen = torch.Generator().manual_seed(2)
+    lp, old, adv = torch.randn(4, 6, generator=gen), torch.randn(4, 6, generator=gen), torch.randn(4)
+    per_rollout, clipped = gm.clipped_objective(lp, old, adv, epsilon=0.2)
+    per_token, clipped_t = gm.clipped_objective(lp, old, adv[:, None].expand(4, 6), epsilon=0.2)
+    assert torch.equal(per_rollout, per_token) and torch.equal(clipped, clipped_t)
+    # and each token follows its own advantage
+    token_adv = torch.randn(4, 6, generator=gen)
+    loss, _ = gm.clipped_objective(lp, old, token_adv, epsilon=0.2)
+    for i in range(4):
+        for t in range(6):
+            one, _ = gm.clipped_objective(
+                lp[i : i + 1, t : t + 1], old[i : i + 1, t : t + 1], token_adv[i, t : t + 1], 0.2
+            )
+            assert loss[i, t].item() == pytest.approx(one.item())
+
+
 def test_clip_higher_widens_only_the_upper_range() -> None:
     lp, old = torch.tensor([[0.5, -0.5]]), torch.zeros(1, 2)
     loss, _ = gm.clipped_objective(lp, old, torch.tensor([1.0]), epsilon=0.2, epsilon_high=0.28)

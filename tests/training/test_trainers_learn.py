@@ -158,3 +158,63 @@ def test_grpo_logs_every_metric_every_step_with_lora_and_micro_batches(tmp_path:
         if "lora_" not in name:
             assert torch.equal(frozen[name.replace(".base_layer", "")], p), name
     assert (result.policy_dir / "adapter").is_dir()
+
+
+class ScriptedJudge:
+    """Scores that differ between the plan stage and the total, whatever the chains say: request ``i`` gets
+    ``R_sem = (7i mod 5) / 4``, ``R_spa = (3i mod 4) / 3``, ``R_RI = 0.5``, ``R_PI = i mod 2``."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.verdicts: list[Verdict] = []
+
+    def judge(self, requests: list[JudgeRequest]) -> list[Verdict]:
+        start = len(self.verdicts)
+        self.verdicts += [
+            Verdict((7 * i % 5) / 4, (3 * i % 4) / 3, 0.5, float(i % 2))
+            for i in range(start, start + len(requests))
+        ]
+        return self.verdicts[start:]
+
+
+@pytest.mark.parametrize("chain_advantage", ["total", "plan", "total+plan"])
+def test_chain_tokens_take_the_configured_stage_advantage(
+    chain_advantage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gotr1.training.grpo as grpo_module
+    from gotr1.training import grpo_math
+
+    seen: list[torch.Tensor] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(args[4])  # type: ignore[arg-type]
+        return grpo_loss(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grpo_module, "grpo_loss", spy)
+    items = rl_prompts(CONFIG)
+    policy = new_tiny_policy(CONFIG, [it.prompt for it in items])
+    group, total_reward = 4, RewardConfig(kind="sum", weights={"r_sem": 1.0, "r_spa": 1.0, "r_pi": 1.0})
+    config = GRPOConfig.tiny(
+        steps=1,
+        prompts_per_step=2,
+        group_size=group,
+        max_chain_tokens=16,
+        chain_advantage=chain_advantage,
+        reward=total_reward,
+    )
+    judge = ScriptedJudge()
+    run_grpo(config, policy, items, judge, tmp_path, progress=False)
+
+    [advantages] = seen
+    total, valid = grpo_math.rewards_from_totals(combine(judge.verdicts, total_reward).totals)
+    total_adv, _ = grpo_math.group_advantages(total, group, valid)
+    plan = torch.tensor([v.r_sem + v.r_spa for v in judge.verdicts])  # type: ignore[operator]
+    plan_adv, _ = grpo_math.group_advantages(plan, group, valid)
+    assert total_adv.abs().min() > 0 and not torch.allclose(total_adv, plan_adv)  # the modes differ here
+    chain_expected = {"total": total_adv, "plan": plan_adv, "total+plan": total_adv + plan_adv}[
+        chain_advantage
+    ]
+    li = CONFIG.world.codec().num_tokens
+    assert torch.allclose(advantages[:, :-li], chain_expected[:, None].expand(-1, advantages.shape[1] - li))
+    assert torch.allclose(advantages[:, -li:], total_adv[:, None].expand(-1, li))
