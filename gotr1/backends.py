@@ -85,6 +85,11 @@ class PolicySpec:
                 raise ValueError(
                     "policy.executor.path is required for the 'gligen' executor (a folder or hub id)"
                 )
+            if executor["kind"] != "world" and not self.path:
+                raise ValueError(
+                    "a planner without policy.path is a tiny model trained from scratch in the synthetic world: "
+                    "its executor must be the world's painter (kind 'world')"
+                )
         if not isinstance(getattr(torch, self.dtype, None), torch.dtype):
             raise ValueError(f"policy.dtype must name a torch dtype such as 'bfloat16', got {self.dtype!r}")
 
@@ -255,10 +260,6 @@ def initial_policy(
         return new_tiny_policy(config, list(corpus))
     if not spec.trained_from_scratch:
         return load_policy(spec, config)
-    if not spec.in_world:
-        raise ValueError(
-            "a planner trained from scratch draws with the world's painter (executor kind 'world')"
-        )
     tokenizer = build_tokenizer([*corpus, *world_vocabulary(config.world)])
     generation = generation_settings(config, guidance=False)
     return PlannerPolicy.tiny(
@@ -269,7 +270,6 @@ def initial_policy(
 def load_trained_policy(path: str | Path, **model_kwargs: Any) -> JanusPolicy | PlannerPolicy:
     """A checkpoint that gotr1's trainers wrote (:meth:`save_pretrained` of either policy family), as the class
     that wrote it: a planner checkpoint has ``planner.json``; anything else is a Janus policy."""
-
     if (Path(path) / "planner.json").is_file():
         return PlannerPolicy.from_pretrained(path, **model_kwargs)
     return JanusPolicy.from_pretrained(path, **model_kwargs)

@@ -28,6 +28,7 @@ CORPUS = [t for e in sft_examples(SMOKE) for t in (e.prompt, e.chain)]
         ({"kind": "tiny", "executor": {"kind": "world"}}, "applies to kind 'planner' only"),
         ({"kind": "planner", "executor": {"kind": "sdxl"}}, "executor.kind must be 'world' or 'gligen'"),
         ({"kind": "planner", "executor": {"kind": "gligen"}}, "executor.path is required"),
+        ({"kind": "planner", "executor": {"kind": "gligen", "path": "g"}}, "must be the world's painter"),
         ({"kind": "planner", "dtype": "bf16"}, "policy.dtype must name a torch dtype"),
         ({"kind": "planner", "lora": 8}, r"unknown keys \['lora'\]"),
     ],
