@@ -1,5 +1,6 @@
-"""scripts/learning_evidence.py end to end on the smoke world: SFT -> evaluate -> GRPO -> evaluate for a seed,
-its table and results, GRPO again from the same SFT checkpoint (--reuse-sft), and the planner family."""
+"""The measurement scripts end to end on the smoke world. scripts/learning_evidence.py: SFT -> evaluate -> GRPO ->
+evaluate for a seed, its table and results, GRPO again from the same SFT checkpoint (--reuse-sft), the planner
+family. scripts/image_cell_probe.py: SFT, then the image head's object cells counted by kind."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +59,19 @@ def test_the_planner_family(tmp_path: Path) -> None:
     [result] = _run(tmp_path, "planner", {**SMOKE, "policy": {"kind": "planner"}})
     assert result["policy"] == "planner" and set(result["grpo"]) >= METRICS
     assert (tmp_path / "planner" / "seed-0" / "sft" / "policy" / "planner.json").is_file()
+
+
+def test_image_cell_probe_counts_every_object_cell_once(tmp_path: Path) -> None:
+    (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(SMOKE))
+    command = [sys.executable, "scripts/image_cell_probe.py", "--config", str(tmp_path / "smoke.yaml")]
+    command += ["--output", str(tmp_path / "probe"), "--scenes", "16"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    kinds = [v for k, v in result.items() if k.startswith("object_cells/")]
+    assert len(kinds) == 6 and sum(kinds) == pytest.approx(1.0)
+    assert (
+        result["classes"] == len(SMOKE["world"]["classes"]) and result["sft_steps"] == SMOKE["sft"]["steps"]
+    )
+    assert 0.0 <= result["class_word_accuracy"] <= 1.0
+    assert (tmp_path / "probe" / "sft" / "policy" / "config.json").is_file()
