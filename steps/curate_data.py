@@ -22,7 +22,9 @@ def curate_data(
     records, duplicates = deduplicate(validated_records)
     records, leaked = remove_leakage(records, eval_prompts["prompt"])
     prompts, prompts_leaked = remove_leakage(rl_prompts, eval_prompts["prompt"])
-    if records.empty or prompts.empty:
+    # No records at all is fine (a pretrained policy without GoT records goes straight to GRPO); records that
+    # curation removed to the last one, or no RL prompts, leave nothing to train on.
+    if (records.empty and len(validated_records)) or prompts.empty:
         raise ValueError(
             f"nothing left to train on after curation: {len(records)} records, {len(prompts)} RL prompts "
             f"({duplicates} duplicates and {leaked} leaked records, {prompts_leaked} leaked prompts removed)"

@@ -103,3 +103,19 @@ def test_janus_pro_sft_on_got_records_with_image_files_in_s3(
     trained = load_trained_policy(run.steps["train_sft"].outputs["sft_checkpoint"][0].load())
     assert isinstance(trained, JanusPolicy) and isinstance(trained.codec, JanusVQCodec)
     assert run.steps["train_sft"].run_metadata["sft_steps"] == 4
+
+
+def test_a_pretrained_policy_without_got_records_gets_no_synthetic_records(store: Path) -> None:
+    """Janus-Pro draws real images: the world's grid records are not its training data, and with no GoT records
+    the data stage hands GRPO its prompts and an empty record set (training_pipeline then skips SFT)."""
+    from zenml.enums import ExecutionStatus
+
+    from pipelines import data_pipeline
+    from pipelines._data import runs_sft
+
+    policy = {"kind": "janus_pro", "path": "deepseek-community/Janus-Pro-1B"}
+    run = _run(data_pipeline, store, "data_smoke.yaml", "janus-pro-data", policy)
+    assert run.status == ExecutionStatus.COMPLETED
+    assert run.steps["curate_data"].outputs["train_records"][0].load().empty
+    assert not run.steps["curate_data"].outputs["train_rl_prompts"][0].load().empty
+    assert not runs_sft({"policy": policy}, None) and runs_sft({"policy": policy}, ["s3://got/got.jsonl"])
