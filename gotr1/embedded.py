@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from gotr1.data.curation import tokens_from_text
+from gotr1.data.curation import deduplicate, records_from_samples, remove_leakage, tokens_from_text
 from gotr1.models.base import ImageCodec
 from gotr1.models.janus import GenerationSettings, JanusPolicy, TinyJanusConfig
 from gotr1.models.tokenizer import build_tokenizer
@@ -27,6 +27,7 @@ from gotr1.training.sft import SFTExample
 __all__ = [
     "EmbeddedConfig",
     "PromptItem",
+    "curated_data",
     "eval_specs",
     "generation_settings",
     "new_tiny_policy",
@@ -102,6 +103,18 @@ def world_vocabulary(world: WorldConfig) -> list[str]:
 def sft_examples(config: EmbeddedConfig) -> list[SFTExample]:
     samples = sample_dataset(config.world, config.sft_examples, seed=config.seed + _SFT_STREAM)
     return [SFTExample(s.prompt, s.chain_text, s.grid.reshape(-1).tolist()) for s in samples]
+
+
+def curated_data(config: EmbeddedConfig) -> tuple[list[SFTExample], list[PromptItem]]:
+    """What the pipelines' data stage makes of the world: the SFT examples and RL prompts with repeats dropped and
+    every held-out prompt (:func:`eval_specs`) removed (:func:`gotr1.data.curation.deduplicate`,
+    :func:`gotr1.data.curation.remove_leakage`), so scripts measure what ``make run`` trains on."""
+    held_out = [s.prompt for s in eval_specs(config)]
+    samples = sample_dataset(config.world, config.sft_examples, seed=config.seed + _SFT_STREAM)
+    records, _ = deduplicate(records_from_samples(samples, "synthetic-world"))
+    records, _ = remove_leakage(records, held_out)
+    prompts, _ = remove_leakage(prompt_frame(rl_prompts(config)), held_out)
+    return sft_examples_from_frame(records, config.world.codec()), prompt_items(prompts)
 
 
 def rl_prompts(config: EmbeddedConfig) -> list[PromptItem]:

@@ -2,7 +2,9 @@
 
 For each seed: train SFT on the synthetic world, evaluate it on held-out scenes, train GRPO from it with the
 verifier judge, evaluate again with the same sampling settings (the rollout's temperatures and CFG) and the
-same evaluation seed. Metrics on the held-out scenes (``--samples-per-prompt`` samples each):
+same evaluation seed. The training data are curated as the pipelines' data stage curates them
+(:func:`gotr1.embedded.curated_data`): no SFT record or RL prompt has a held-out prompt. Metrics on the
+held-out scenes (``--samples-per-prompt`` samples each):
 
 - ``reward/total``: the configured combination (default GoT-R1's ``R_PI * (R_sem + R_spa) * R_RI``, in [0, 2]);
 - ``reward/r_sem``, ``reward/r_spa``, ``reward/r_ri``, ``reward/r_pi``: the verifier's components;
@@ -37,7 +39,7 @@ from typing import Any
 import torch
 
 from gotr1.backends import PolicySpec, initial_policy, load_trained_policy
-from gotr1.embedded import EmbeddedConfig, eval_specs, rl_prompts, sft_examples
+from gotr1.embedded import EmbeddedConfig, curated_data, eval_specs
 from gotr1.evaluation.rollouts import HEADLINE_METRICS, evaluate_policy
 from gotr1.judges.verifier import VerifierJudge
 from gotr1.models.janus import JanusPolicy
@@ -73,6 +75,7 @@ def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dic
     judge = VerifierJudge(config.world.codec())
     spec = PolicySpec.from_dict(args.policy)
     held_out = eval_specs(config)
+    examples, prompts = curated_data(config)  # as the pipelines curate: no held-out prompt is trained on
     reward = config.grpo.reward
     result: dict[str, Any] = {"seed": config.seed, "policy": spec.kind, "load_before": os.getloadavg()[0]}
 
@@ -81,7 +84,6 @@ def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dic
     if reused is not None and reused.is_dir():
         sft_dir, result["sft_reused"] = reused, str(reused)
     else:
-        examples = sft_examples(config)
         policy = initial_policy(spec, config, [t for e in examples for t in (e.prompt, e.chain)])
         logger = JsonlLogger(out / "sft" / "metrics.jsonl")
         sft_dir = run_sft(config.sft, policy, examples, out / "sft", logger, progress=False).policy_dir
@@ -111,7 +113,7 @@ def run_seed(config: EmbeddedConfig, out: Path, args: argparse.Namespace) -> dic
     grpo = run_grpo(
         config.grpo,
         sft_policy,
-        rl_prompts(config),
+        prompts,
         judge,
         out / "grpo",
         JsonlLogger(out / "grpo" / "metrics.jsonl"),

@@ -84,3 +84,22 @@ def test_config_validation_names_the_problem() -> None:
         WorldConfig(tag_weights={"nope": 1.0})
     assert len(WorldConfig(classes="all").class_names) == 80
     assert WorldConfig.from_dict(WORLD.to_dict()) == WORLD
+
+
+def test_curated_data_is_what_the_data_stage_trains_on() -> None:
+    from gotr1.data.curation import prompt_key
+    from gotr1.embedded import EmbeddedConfig, curated_data, eval_specs, rl_prompts, sft_examples
+
+    config = EmbeddedConfig.smoke()
+    examples, prompts = curated_data(config)
+    held_out = {prompt_key(s.prompt) for s in eval_specs(config)}
+    assert examples and prompts
+    assert not {prompt_key(e.prompt) for e in examples} & held_out
+    assert not {prompt_key(p.prompt) for p in prompts} & held_out
+    # everything else is kept, once
+    kept = [e for e in sft_examples(config) if prompt_key(e.prompt) not in held_out]
+    assert {(e.prompt, e.chain) for e in examples} == {(e.prompt, e.chain) for e in kept}
+    assert len(examples) == len({(e.prompt, e.chain) for e in examples})
+    assert [p.prompt for p in prompts] == [
+        p.prompt for p in rl_prompts(config) if prompt_key(p.prompt) not in held_out
+    ]
