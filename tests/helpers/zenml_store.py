@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def _reset_zenml() -> None:
@@ -45,3 +46,29 @@ def fresh_zenml_store(root: Path) -> Iterator[Path]:
             else:
                 os.environ[key] = value
         _reset_zenml()
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
+
+
+def run_pipeline(
+    pipeline: Any,
+    root: Path,
+    name: str,
+    config: str = "smoke.yaml",
+    policy: dict[str, Any] | None = None,
+    **parameters: object,
+) -> Any:
+    """Run ``pipeline`` with ``pipelines/configs/<config>`` (its ``config.policy`` replaced by ``policy`` and its
+    parameters updated with ``parameters``), written to ``root/<name>.yaml``; returns the run from the store."""
+    import yaml
+    from zenml.client import Client
+
+    doc = yaml.safe_load((CONFIGS / config).read_text())
+    if policy is not None:
+        doc["parameters"]["config"]["policy"] = policy
+    doc["parameters"].update(parameters)
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    run = pipeline.with_options(config_path=str(path))()
+    return Client().get_pipeline_run(run.id)

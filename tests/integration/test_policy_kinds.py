@@ -8,16 +8,13 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers.s3 import loopback_s3
-from tests.helpers.zenml_store import fresh_zenml_store
+from tests.helpers.zenml_store import fresh_zenml_store, run_pipeline
 
 pytestmark = pytest.mark.integration
-
-CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +22,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("policy-kinds")
     with fresh_zenml_store(root):
         yield root
-
-
-def _run(
-    pipeline: Any, root: Path, config: str, name: str, policy: dict[str, Any], **parameters: object
-) -> Any:
-    import yaml
-    from zenml.client import Client
-
-    doc = yaml.safe_load((CONFIGS / config).read_text())
-    doc["parameters"]["config"]["policy"] = policy
-    doc["parameters"].update(parameters)
-    path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    run = pipeline.with_options(config_path=str(path))()
-    return Client().get_pipeline_run(run.id)
 
 
 def test_the_planner_goes_through_the_whole_training_loop(store: Path) -> None:
@@ -50,7 +32,7 @@ def test_the_planner_goes_through_the_whole_training_loop(store: Path) -> None:
     from gotr1.models.planner import PlannerPolicy
     from pipelines import training_pipeline
 
-    run = _run(training_pipeline, store, "smoke.yaml", "planner", {"kind": "planner"}, minimums={})
+    run = run_pipeline(training_pipeline, store, "planner", policy={"kind": "planner"}, minimums={})
     assert run.status == ExecutionStatus.COMPLETED
     sft = load_trained_policy(run.steps["train_sft"].outputs["sft_checkpoint"][0].load())
     grpo = load_trained_policy(run.steps["train_grpo"].outputs["grpo_checkpoint"][0].load())
@@ -92,8 +74,9 @@ def test_janus_pro_sft_on_got_records_with_image_files_in_s3(
             lines.append(json.dumps({"id": f"got-{i}", **record}))
         s3.put_object(Bucket="got", Key="got.jsonl", Body="\n".join(lines).encode())
         policy = {"kind": "janus_pro", "path": str(janus_pro), "lora_rank": 0, "dtype": "float32"}
-        run = _run(
-            sft_pipeline, store, "sft_smoke.yaml", "janus-pro-sft", policy, got_records=["s3://got/got.jsonl"]
+        records = ["s3://got/got.jsonl"]
+        run = run_pipeline(
+            sft_pipeline, store, "janus-pro-sft", "sft_smoke.yaml", policy, got_records=records
         )
 
     assert run.status == ExecutionStatus.COMPLETED
@@ -114,7 +97,7 @@ def test_a_pretrained_policy_without_got_records_gets_no_synthetic_records(store
     from pipelines._data import runs_sft
 
     policy = {"kind": "janus_pro", "path": "deepseek-community/Janus-Pro-1B"}
-    run = _run(data_pipeline, store, "data_smoke.yaml", "janus-pro-data", policy)
+    run = run_pipeline(data_pipeline, store, "janus-pro-data", "data_smoke.yaml", policy)
     assert run.status == ExecutionStatus.COMPLETED
     assert run.steps["curate_data"].outputs["train_records"][0].load().empty
     assert not run.steps["curate_data"].outputs["train_rl_prompts"][0].load().empty

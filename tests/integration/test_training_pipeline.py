@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from tests.helpers.s3 import loopback_s3
-from tests.helpers.zenml_store import fresh_zenml_store
+from tests.helpers.zenml_store import fresh_zenml_store, run_pipeline
 
 pytestmark = pytest.mark.integration
 
-CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
 BUCKET = "gotr1-it"
 
 
@@ -35,18 +34,6 @@ def full_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     patch.undo()
 
 
-def _run(pipeline: Any, root: Path, name: str, config: str = "smoke.yaml", **parameters: object) -> Any:
-    import yaml
-    from zenml.client import Client
-
-    doc = yaml.safe_load((CONFIGS / config).read_text())
-    doc["parameters"].update(parameters)
-    path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    run = pipeline.with_options(config_path=str(path))()
-    return Client().get_pipeline_run(run.id)
-
-
 def test_training_pipeline_on_the_full_stack_with_cache_gate_promotion_and_rollback(full_stack: Path) -> None:
     import mlflow
     from zenml.client import Client
@@ -56,7 +43,7 @@ def test_training_pipeline_on_the_full_stack_with_cache_gate_promotion_and_rollb
     from pipelines.promote import list_versions, promote, rollback
 
     assert Client().active_stack.name == "gotr1-local-full"
-    first = _run(training_pipeline, full_stack, "first")
+    first = run_pipeline(training_pipeline, full_stack, "first")
     assert first.status == ExecutionStatus.COMPLETED
     checkpoint = first.steps["train_grpo"].outputs["grpo_checkpoint"][0]
     assert checkpoint.uri.startswith(f"s3://{BUCKET}/zenml/"), checkpoint.uri  # artifacts went to S3
@@ -80,16 +67,16 @@ def test_training_pipeline_on_the_full_stack_with_cache_gate_promotion_and_rollb
     assert {"sft", "grpo"} <= {r.info.run_name.split("-")[0] for r in train_runs}
     champion = client.get_model_version_by_alias("gotr1", "champion")
     assert str(champion.version) == str(v1.run_metadata["mlflow_version"])
-    assert client.get_run(champion.run_id).info.artifact_uri.startswith(f"s3://{BUCKET}/mlflow/")
+    assert client.getrun_pipeline(champion.run_id).info.artifact_uri.startswith(f"s3://{BUCKET}/mlflow/")
 
     # Same config again: the data and SFT steps come from the cache, the sources are looked at again.
-    second = _run(training_pipeline, full_stack, "second")
+    second = run_pipeline(training_pipeline, full_stack, "second")
     statuses = {name: step.status for name, step in second.steps.items()}
     assert statuses["load_sources"] == statuses["train_sft"] == ExecutionStatus.CACHED, statuses
     assert statuses["fingerprint_sources"] == statuses["gate"] == ExecutionStatus.COMPLETED, statuses
 
     # An unreachable minimum: the run completes, the gate fails, production does not move.
-    failed = _run(training_pipeline, full_stack, "failed", minimums={"reward/total": 99.0})
+    failed = run_pipeline(training_pipeline, full_stack, "failed", minimums={"reward/total": 99.0})
     decision = failed.steps["gate"].outputs["gate_decision"][0].load()
     assert decision["passed"] is False and "below the minimum" in decision["reasons"][0]
     production = Client().get_model_version("gotr1", ModelStages.PRODUCTION)
@@ -128,7 +115,7 @@ def test_bad_data_stops_the_run_before_training_with_a_readable_report(full_stac
         + "\n"
     )
     with pytest.raises(RuntimeError, match="validate_data"):
-        _run(training_pipeline, full_stack, "bad", got_records=[str(bad)])
+        run_pipeline(training_pipeline, full_stack, "bad", got_records=[str(bad)])
     run = Client().get_pipeline("training_pipeline").last_run
     assert run.steps["validate_data"].status.value == "failed"
     assert "train_sft" not in run.steps and "register" not in run.steps
