@@ -131,8 +131,7 @@ def _train(
     if kind == "sft":
         corpus = [text for column in ("prompt", "chain") for text in data[column].astype(str)]
         policy = initial_policy(spec, cfg, corpus)
-        trains_image = getattr(policy, "trains_image_tokens", True)
-        examples = sft_examples_from_frame(data, policy.codec, images=trains_image)
+        examples = sft_examples_from_frame(data, policy.codec, images=policy.trains_image_tokens)
         result: Any = run_sft(cfg.sft, policy, examples, folder, logger, accelerator=accelerator)
     else:
         policy = load_trained_policy(sft_checkpoint) if sft_checkpoint is not None else load_policy(spec, cfg)

@@ -108,7 +108,11 @@ class JanusPolicy(TrainablePolicyMixin):
         generation: the sampling settings (replace with ``dataclasses.replace`` to change them).
         autocast_dtype: dtype :meth:`logprobs` autocasts to (``torch.bfloat16`` for training), ``None`` = exact
             fp32. Rollouts always run in the model's own dtype.
+        trains_image_tokens: ``True``: the image head generates the image span and is trained on it (a planner's
+            executor is not).
     """
+
+    trains_image_tokens = True
 
     def __init__(
         self,

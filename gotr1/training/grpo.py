@@ -214,7 +214,7 @@ def run_grpo(
     out = Path(output_dir)
     # A policy without trainable image tokens (the planner + executor family: the image span holds what a frozen
     # executor drew, with no log-probs) is trained on its chain only: its image span weighs 0 in the loss.
-    trains_image = getattr(policy, "trains_image_tokens", True)
+    trains_image = policy.trains_image_tokens
     loss_config = config if trains_image else replace(config, image_weight=0.0)
     policy.generation = replace(
         policy.generation,
