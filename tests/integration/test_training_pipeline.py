@@ -67,7 +67,7 @@ def test_training_pipeline_on_the_full_stack_with_cache_gate_promotion_and_rollb
     assert {"sft", "grpo"} <= {r.info.run_name.split("-")[0] for r in train_runs}
     champion = client.get_model_version_by_alias("gotr1", "champion")
     assert str(champion.version) == str(v1.run_metadata["mlflow_version"])
-    assert client.getrun_pipeline(champion.run_id).info.artifact_uri.startswith(f"s3://{BUCKET}/mlflow/")
+    assert client.get_run(champion.run_id).info.artifact_uri.startswith(f"s3://{BUCKET}/mlflow/")
 
     # Same config again: the data and SFT steps come from the cache, the sources are looked at again.
     second = run_pipeline(training_pipeline, full_stack, "second")
