@@ -60,7 +60,7 @@ format: install
 benchmark: install
 	$(BIN)/python benchmarks/grpo_step.py
 
-## learn      SFT vs GRPO on held-out scenes, three seeds (about 12 minutes a seed on 2 idle cores)
+## learn      SFT vs GRPO on held-out scenes, three seeds (about 13 minutes a seed on 2 idle cores)
 learn: install
 	$(BIN)/python scripts/learning_evidence.py --config scripts/embedded_learning.yaml --output outputs/learning --seeds 0 1 2 --samples-per-prompt 2
 

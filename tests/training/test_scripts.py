@@ -75,3 +75,23 @@ def test_image_cell_probe_counts_every_object_cell_once(tmp_path: Path) -> None:
     )
     assert 0.0 <= result["class_word_accuracy"] <= 1.0
     assert (tmp_path / "probe" / "sft" / "policy" / "config.json").is_file()
+
+
+def test_make_learn_measures_the_embedded_default() -> None:
+    """`make learn`'s settings are the pipeline's embedded default (the README's learning table describes
+    `make run`), except how often checkpoints are written."""
+    pipeline = yaml.safe_load((ROOT / "pipelines" / "configs" / "embedded.yaml").read_text())["parameters"][
+        "config"
+    ]
+    script = yaml.safe_load((ROOT / "scripts" / "embedded_learning.yaml").read_text())
+
+    def training(config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            key: {k: v for k, v in value.items() if k != "checkpoint_every"}
+            if isinstance(value, dict)
+            else value
+            for key, value in config.items()
+            if key != "seed"
+        }
+
+    assert training(script) == training(pipeline)
