@@ -62,7 +62,7 @@ benchmark: install
 
 ## learn      SFT vs GRPO on held-out scenes, three seeds (about 13 minutes a seed on 2 idle cores)
 learn: install
-	$(BIN)/python scripts/learning_evidence.py --config scripts/embedded_learning.yaml --output outputs/learning --seeds 0 1 2 --samples-per-prompt 2
+	$(BIN)/python scripts/learning_evidence.py --config scripts/embedded_learning.yaml --output outputs/learning --seeds 0 1 2 --samples-per-prompt 8
 
 clean:
 	rm -rf $(VENV) .gotr1 .pytest_cache .mypy_cache .ruff_cache
