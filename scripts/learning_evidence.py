@@ -168,7 +168,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, required=True, help="folder for runs, results.json, table.md")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--samples-per-prompt", type=int, default=4, help="held-out samples per prompt")
+    parser.add_argument("--samples-per-prompt", type=int, default=8, help="held-out samples per prompt")
     parser.add_argument("--eval-seed", type=int, default=12345, help="sampling seed of both evaluations")
     parser.add_argument(
         "--config", type=Path, help="YAML overrides of EmbeddedConfig (sections world, model, sft, grpo)"
