@@ -1,6 +1,7 @@
 """The measurement scripts end to end on the smoke world. scripts/learning_evidence.py: SFT -> evaluate -> GRPO ->
 evaluate for a seed, its table and results, GRPO again from the same SFT checkpoint (--reuse-sft), the planner
-family. scripts/image_cell_probe.py: SFT, then the image head's object cells counted by kind."""
+family. scripts/image_cell_probe.py: SFT, then the image head's object cells counted by kind. And `make learn`
+measures what `make run` trains."""
 
 from __future__ import annotations
 
