@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from gotr1.data.curation import deduplicate, records_from_samples, remove_leakage, tokens_from_text
+from gotr1.data.curation import curate, records_from_samples, tokens_from_text
 from gotr1.models.base import ImageCodec
 from gotr1.models.janus import GenerationSettings, JanusPolicy, TinyJanusConfig
 from gotr1.models.tokenizer import build_tokenizer
@@ -106,15 +106,15 @@ def sft_examples(config: EmbeddedConfig) -> list[SFTExample]:
 
 
 def curated_data(config: EmbeddedConfig) -> tuple[list[SFTExample], list[PromptItem]]:
-    """What the pipelines' data stage makes of the world: the SFT examples and RL prompts with repeats dropped and
-    every held-out prompt (:func:`eval_specs`) removed (:func:`gotr1.data.curation.deduplicate`,
-    :func:`gotr1.data.curation.remove_leakage`), so scripts measure what ``make run`` trains on."""
+    """What the pipelines' data stage makes of the world (:func:`gotr1.data.curation.curate`): the SFT examples
+    and RL prompts with repeats dropped and every held-out prompt (:func:`eval_specs`) removed, so scripts measure
+    what ``make run`` trains on."""
     held_out = [s.prompt for s in eval_specs(config)]
     samples = sample_dataset(config.world, config.sft_examples, seed=config.seed + _SFT_STREAM)
-    records, _ = deduplicate(records_from_samples(samples, "synthetic-world"))
-    records, _ = remove_leakage(records, held_out)
-    prompts, _ = remove_leakage(prompt_frame(rl_prompts(config)), held_out)
-    return sft_examples_from_frame(records, config.world.codec()), prompt_items(prompts)
+    curated = curate(
+        records_from_samples(samples, "synthetic-world"), prompt_frame(rl_prompts(config)), held_out
+    )
+    return sft_examples_from_frame(curated.records, config.world.codec()), prompt_items(curated.rl_prompts)
 
 
 def rl_prompts(config: EmbeddedConfig) -> list[PromptItem]:

@@ -8,7 +8,7 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.config import CachePolicy
 
-from gotr1.data.curation import dataset_statistics, deduplicate, remove_leakage
+from gotr1.data.curation import curate, dataset_statistics
 
 _DEPENDS_ON = ["gotr1.data.curation"]
 
@@ -17,25 +17,16 @@ _DEPENDS_ON = ["gotr1.data.curation"]
 def curate_data(
     validated_records: pd.DataFrame, rl_prompts: pd.DataFrame, eval_prompts: pd.DataFrame
 ) -> tuple[Annotated[pd.DataFrame, "train_records"], Annotated[pd.DataFrame, "train_rl_prompts"]]:
-    """Records whose (prompt, chain) repeats are dropped; SFT records and RL prompts matching an evaluation
-    prompt after normalisation are removed and counted. The curated dataset carries its statistics."""
-    records, duplicates = deduplicate(validated_records)
-    records, leaked = remove_leakage(records, eval_prompts["prompt"])
-    prompts, prompts_leaked = remove_leakage(rl_prompts, eval_prompts["prompt"])
-    # No records at all is fine (a pretrained policy without GoT records goes straight to GRPO); records that
-    # curation removed to the last one, or no RL prompts, leave nothing to train on.
-    if (records.empty and len(validated_records)) or prompts.empty:
-        raise ValueError(
-            f"nothing left to train on after curation: {len(records)} records, {len(prompts)} RL prompts "
-            f"({duplicates} duplicates and {leaked} leaked records, {prompts_leaked} leaked prompts removed)"
-        )
+    """:func:`gotr1.data.curation.curate`: repeated records dropped, SFT records and RL prompts matching an
+    evaluation prompt removed and counted. The curated dataset carries its statistics."""
+    curated = curate(validated_records, rl_prompts, eval_prompts["prompt"])
     stats = {
-        **dataset_statistics(records),
-        "duplicates_removed": duplicates,
-        "leakage_removed": leaked,
-        "rl_prompts": len(prompts),
-        "rl_prompts_leakage_removed": prompts_leaked,
+        **dataset_statistics(curated.records),
+        "duplicates_removed": curated.duplicates_removed,
+        "leakage_removed": curated.leakage_removed,
+        "rl_prompts": len(curated.rl_prompts),
+        "rl_prompts_leakage_removed": curated.rl_prompts_leakage_removed,
     }
     log_metadata(stats)
     log_metadata(metadata=stats, artifact_name="train_records", infer_artifact=True)
-    return records, prompts
+    return curated.records, curated.rl_prompts

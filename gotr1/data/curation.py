@@ -43,9 +43,11 @@ from gotr1.scenes.t2i_r1 import spec_from_tags
 
 __all__ = [
     "COLUMNS",
+    "Curated",
     "DataValidationError",
     "FailedExpectation",
     "ValidationReport",
+    "curate",
     "dataset_statistics",
     "deduplicate",
     "load_geneval_prompts",
@@ -216,6 +218,36 @@ def remove_leakage(df: pd.DataFrame, eval_prompts: Iterable[str]) -> tuple[pd.Da
     forbidden = {prompt_key(p) for p in eval_prompts}
     leaked = df["prompt"].map(prompt_key).isin(forbidden)
     return df[~leaked].reset_index(drop=True), int(leaked.sum())
+
+
+@dataclass(frozen=True)
+class Curated:
+    """What curation keeps for training (``records``, ``rl_prompts``) and how much of each it removed."""
+
+    records: pd.DataFrame
+    rl_prompts: pd.DataFrame
+    duplicates_removed: int
+    leakage_removed: int
+    rl_prompts_leakage_removed: int
+
+
+def curate(records: pd.DataFrame, rl_prompts: pd.DataFrame, eval_prompts: Iterable[str]) -> Curated:
+    """The data stage's curation: records whose (prompt, chain) repeats are dropped (:func:`deduplicate`), then
+    records and RL prompts matching an evaluation prompt after normalisation (:func:`remove_leakage`).
+
+    No records at all is fine (a pretrained policy without GoT records goes straight to GRPO); records that
+    curation removed to the last one, or no RL prompts, leave nothing to train on: ``ValueError``.
+    """
+    held_out = list(eval_prompts)
+    kept, duplicates = deduplicate(records)
+    kept, leaked = remove_leakage(kept, held_out)
+    prompts, prompts_leaked = remove_leakage(rl_prompts, held_out)
+    if (kept.empty and len(records)) or prompts.empty:
+        raise ValueError(
+            f"nothing left to train on after curation: {len(kept)} records, {len(prompts)} RL prompts "
+            f"({duplicates} duplicates and {leaked} leaked records, {prompts_leaked} leaked prompts removed)"
+        )
+    return Curated(kept, prompts, duplicates, leaked, prompts_leaked)
 
 
 # ---------------------------------------------------------------------------------------------- validation

@@ -10,6 +10,7 @@ import pytest
 
 from gotr1.data.curation import (
     DataValidationError,
+    curate,
     dataset_statistics,
     deduplicate,
     load_got_records,
@@ -80,6 +81,23 @@ def test_dedupe_and_leakage_counts() -> None:
     assert normalise_prompt(" a\u00a0photo\r\nof  a dog ") == "a photo of a dog"
     stats = dataset_statistics(GOOD)
     assert stats["rows"] == 20 and stats["parse_failures"] == 0 and stats["sources"] == {"world": 20}
+
+
+def test_curate_dedupes_then_removes_leakage_and_stops_when_nothing_is_left() -> None:
+    records = pd.concat([GOOD, GOOD.iloc[[0]].assign(id="twin")], ignore_index=True)
+    leak = GOOD.iloc[1]["prompt"]
+    n_leak = int((GOOD["prompt"] == leak).sum())
+    prompts = pd.DataFrame({"prompt": [leak.upper(), "a photo of a unicorn", "a photo of a unicorn"]})
+    curated = curate(records, prompts, [leak])
+    removed = (curated.duplicates_removed, curated.leakage_removed, curated.rl_prompts_leakage_removed)
+    assert removed == (1, n_leak, 1)
+    assert len(curated.records) == len(GOOD) - n_leak
+    assert list(curated.rl_prompts["prompt"]) == ["a photo of a unicorn"] * 2  # RL prompts keep their repeats
+    assert curate(GOOD.iloc[:0], prompts, [leak]).records.empty  # no records at all: GRPO only
+    with pytest.raises(ValueError, match=r"nothing left to train on after curation: 0 records, 2 RL prompts"):
+        curate(records, prompts, GOOD["prompt"])
+    with pytest.raises(ValueError, match=r"0 RL prompts"):
+        curate(records, prompts, [leak, "a photo of a unicorn"])
 
 
 def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
